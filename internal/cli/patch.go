@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opencalico/calicoctl/datastore"
+	"github.com/opencalico/calicoctl/resources"
+)
+
+// PatchOptions drive `calicoctl patch KIND NAME -p PATCH`.
+type PatchOptions struct {
+	f         *Factory
+	Patch     string
+	Type      string
+	Namespace string
+
+	kind  *resources.Kind
+	key   resources.Key
+	patch map[string]any
+}
+
+func newPatchCommand(f *Factory) *cobra.Command {
+	o := &PatchOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "patch KIND NAME -p PATCH",
+		Short: "Update fields of a resource with a JSON merge patch",
+		Example: `  calicoctl patch ippool default-ipv4-ippool -p '{"spec":{"ipipMode":"Never","vxlanMode":"Always"}}'
+  calicoctl patch node node1 -p '{"spec":{"bgp":{"routeReflectorClusterID":"244.0.0.1"}}}'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+		ValidArgsFunction: completeKinds,
+	}
+	cmd.Flags().StringVarP(&o.Patch, "patch", "p", "", "the patch: a JSON (or YAML) merge patch document")
+	cmd.Flags().StringVarP(&o.Type, "type", "t", "strategic", "accepted for compatibility; the patch is applied as a merge patch")
+	cmd.Flags().StringVarP(&o.Namespace, "namespace", "n", "", "namespace of a namespaced resource")
+	_ = cmd.MarkFlagRequired("patch")
+	return cmd
+}
+
+// Complete parses KIND NAME and the patch document.
+func (o *PatchOptions) Complete(args []string) error {
+	if len(args) != 2 {
+		return errors.New("patch takes exactly KIND and NAME, e.g. `calicoctl patch ippool pool-a -p '{...}'`")
+	}
+	k, err := resources.Lookup(args[0])
+	if err != nil {
+		return err
+	}
+	if args[1] == "" {
+		return errors.New("resource name may not be empty")
+	}
+	o.kind = k
+	o.key = resources.Key{Kind: k.Kind, Name: args[1]}
+	if k.Namespaced {
+		o.key.Namespace = o.Namespace
+		if o.key.Namespace == "" {
+			o.key.Namespace = "default"
+		}
+	} else if o.Namespace != "" {
+		return fmt.Errorf("%s is not namespaced", k.Kind)
+	}
+	if err := yamlOrJSON([]byte(o.Patch), &o.patch); err != nil || o.patch == nil {
+		return fmt.Errorf("invalid patch: must be a JSON object: %v", err)
+	}
+	return nil
+}
+
+// Run applies the patch to the current object and updates it, re-reading
+// and re-applying on a conflict so concurrent writers are never overwritten.
+func (o *PatchOptions) Run(ctx context.Context) error {
+	c, err := o.f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.DS.Close()
+	var lastErr error
+	for range 5 {
+		cur, err := c.Get(ctx, o.key)
+		if err != nil {
+			return fmt.Errorf("hit error: %w", err)
+		}
+		patched, err := o.apply(cur)
+		if err != nil {
+			return fmt.Errorf("hit error: %s: %w", o.key, err)
+		}
+		_, err = c.Update(ctx, patched)
+		if err == nil {
+			fmt.Fprintf(o.f.Streams.Out, "Successfully patched 1 '%s' resource\n", o.kind.Kind)
+			return nil
+		}
+		if !errors.Is(err, datastore.ErrConflict) {
+			return fmt.Errorf("hit error: updating existing resource: %w", err)
+		}
+		lastErr = err
+	}
+	return fmt.Errorf("hit error: updating existing resource: %w", lastErr)
+}
+
+func (o *PatchOptions) apply(cur resources.Resource) (resources.Resource, error) {
+	b, err := json.Marshal(cur)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	merged := mergePatch(doc, o.patch).(map[string]any)
+	// Identity cannot be patched away.
+	meta, _ := merged["metadata"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+		merged["metadata"] = meta
+	}
+	meta["name"] = cur.GetName()
+	if cur.GetNamespace() != "" {
+		meta["namespace"] = cur.GetNamespace()
+	}
+	meta["resourceVersion"] = cur.GetResourceVersion()
+	merged["apiVersion"], merged["kind"] = resources.APIVersion, o.kind.Kind
+	out, err := json.Marshal(merged)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := resources.Decode(out, "patched object")
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) != 1 {
+		return nil, errors.New("patch did not produce one object")
+	}
+	return docs[0].Resource, nil
+}
+
+// mergePatch applies an RFC 7386 JSON merge patch.
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+			continue
+		}
+		t[k] = mergePatch(t[k], v)
+	}
+	return t
+}

@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/opencalico/calicoctl/datastore"
+	"github.com/opencalico/calicoctl/internal/client"
+	"github.com/opencalico/calicoctl/resources"
+)
+
+// writeVerb names one of the write commands and its message words.
+type writeVerb struct {
+	name string // create | apply | replace
+	past string // created | applied | replaced
+}
+
+var (
+	verbCreate  = writeVerb{"create", "created"}
+	verbApply   = writeVerb{"apply", "applied"}
+	verbReplace = writeVerb{"replace", "replaced"}
+)
+
+// WriteOptions drive create, apply and replace.
+type WriteOptions struct {
+	f          *Factory
+	verb       writeVerb
+	files      fileFlags
+	Namespace  string
+	SkipExists bool
+}
+
+func newWriteCommand(f *Factory, verb writeVerb, short string) *cobra.Command {
+	o := &WriteOptions{f: f, verb: verb}
+	cmd := &cobra.Command{
+		Use:   verb.name + " -f FILENAME",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.Run(cmd.Context())
+		},
+	}
+	o.files.add(cmd, true)
+	cmd.Flags().StringVarP(&o.Namespace, "namespace", "n", "", "namespace for namespaced resources that do not name one")
+	if verb == verbCreate {
+		cmd.Flags().BoolVar(&o.SkipExists, "skip-exists", false, "treat resources that already exist as created")
+	}
+	return cmd
+}
+
+func newCreateCommand(f *Factory) *cobra.Command {
+	return newWriteCommand(f, verbCreate, "Create resources from a file or stdin")
+}
+
+func newApplyCommand(f *Factory) *cobra.Command {
+	return newWriteCommand(f, verbApply, "Create or update resources from a file or stdin")
+}
+
+func newReplaceCommand(f *Factory) *cobra.Command {
+	return newWriteCommand(f, verbReplace, "Replace existing resources from a file or stdin")
+}
+
+// itemResult is the outcome for one input document.
+type itemResult struct {
+	doc resources.Document
+	err error
+}
+
+// Run reads the input, checks every object before writing any, writes the
+// valid ones (in bulk where the datastore allows) and reports per object.
+func (o *WriteOptions) Run(ctx context.Context) error {
+	out, errOut := o.f.Streams.Out, o.f.Streams.ErrOut
+	docs, err := o.files.read(o.f.Streams.In)
+	if err != nil {
+		return fmt.Errorf("failed to execute command: %w", err)
+	}
+	if len(docs) == 0 {
+		fmt.Fprintln(out, "No resources specified")
+		return nil
+	}
+	results := make([]itemResult, len(docs))
+	var todo []int
+	for i, d := range docs {
+		results[i].doc = d
+		if err := applyNamespace(d.Resource, o.Namespace); err != nil {
+			results[i].err = err
+			continue
+		}
+		todo = append(todo, i)
+	}
+	c, err := o.f.connectForWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.DS.Close()
+	o.write(ctx, c, results, todo)
+	return report(out, errOut, o.verb, results)
+}
+
+func (o *WriteOptions) write(ctx context.Context, c *client.Client, results []itemResult, todo []int) {
+	batch := make([]resources.Resource, len(todo))
+	for j, i := range todo {
+		batch[j] = results[i].doc.Resource
+	}
+	var errs []error
+	switch o.verb {
+	case verbCreate:
+		_, errs = c.CreateMany(ctx, batch)
+		if o.SkipExists {
+			for j := range errs {
+				if errors.Is(errs[j], datastore.ErrExists) {
+					errs[j] = nil
+				}
+			}
+		}
+	case verbApply:
+		_, errs = c.ApplyMany(ctx, batch)
+	case verbReplace:
+		errs = make([]error, len(batch))
+		parallel(len(batch), 16, func(j int) {
+			_, errs[j] = c.Update(ctx, batch[j])
+		})
+	}
+	for j, i := range todo {
+		results[i].err = errs[j]
+	}
+}
+
+// report prints upstream's summary line and one line per failure, and returns
+// ErrSilent when anything failed.
+func report(out, errOut interface{ Write([]byte) (int, error) }, verb writeVerb, results []itemResult) error {
+	kind := commonKind(results)
+	quoted := ""
+	if kind != "" {
+		quoted = "'" + kind + "' "
+	}
+	var failed []itemResult
+	for _, r := range results {
+		if r.err != nil {
+			failed = append(failed, r)
+		}
+	}
+	ok := len(results) - len(failed)
+	switch {
+	case len(failed) == 0:
+		fmt.Fprintf(out, "Successfully %s %d %sresource(s)\n", verb.past, ok, quoted)
+		return nil
+	case ok > 0:
+		fmt.Fprintf(out, "Partial success: %s %d out of %d %sresources:\n", verb.past, ok, len(results), quoted)
+		fmt.Fprintf(errOut, "hit error(s) on %d %sresource(s):\n", len(failed), quoted)
+	case len(results) == 1:
+		fmt.Fprintf(errOut, "failed to %s %sresource: [%s]\n", verb.name, quoted, describeFailure(failed[0]))
+		return ErrSilent
+	default:
+		fmt.Fprintf(errOut, "failed to %s any %sresources:\n", verb.name, quoted)
+	}
+	for _, r := range failed {
+		fmt.Fprintf(errOut, "  %s\n", describeFailure(r))
+	}
+	return ErrSilent
+}
+
+// describeFailure renders one failed object on one line: which object, from
+// where, and why.
+func describeFailure(r itemResult) string {
+	var kerr *datastore.KeyError
+	if errors.As(r.err, &kerr) {
+		// The error already names the object.
+		return fmt.Sprintf("%s [%s]", r.err, r.doc.Source)
+	}
+	key := resources.KeyOf(r.doc.Resource)
+	return fmt.Sprintf("%s [%s]: %s", key, r.doc.Source, r.err)
+}
+
+func commonKind(results []itemResult) string {
+	kind := ""
+	for i, r := range results {
+		k := resources.KindOf(r.doc.Resource).Kind
+		if i == 0 {
+			kind = k
+		} else if k != kind {
+			return ""
+		}
+	}
+	return kind
+}
+
+// parallel runs fn(0..n-1) on up to workers goroutines.
+func parallel(n, workers int, fn func(i int)) {
+	var wg sync.WaitGroup
+	ch := make(chan int)
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range ch {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		ch <- i
+	}
+	close(ch)
+	wg.Wait()
+}

@@ -1,0 +1,191 @@
+// Package etcdserver runs a single-member etcd v3 server in-process, for the
+// node agent's all-in-one mode, development and tests.
+package etcdserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// DefaultStartTimeout bounds how long Start waits for the server to be ready.
+const DefaultStartTimeout = 30 * time.Second
+
+// TLS configures client-facing TLS. Peer traffic stays plain (there is one member).
+type TLS struct {
+	// CertFile and KeyFile are the server's certificate and key (PEM).
+	CertFile string
+	KeyFile  string
+	// TrustedCAFile verifies client certificates when ClientCertAuth is set.
+	TrustedCAFile string
+	// ClientCertAuth requires clients to present a certificate signed by TrustedCAFile.
+	ClientCertAuth bool
+}
+
+// Config describes the server to start.
+type Config struct {
+	// DataDir holds the WAL and the database; created (mode 0700) if missing.
+	DataDir string
+	// ListenClient is host:port for clients, e.g. "127.0.0.1:2379". Port 0
+	// picks a free port; Endpoints reports the bound address.
+	ListenClient string
+	// ListenPeer is host:port for peer traffic; default "127.0.0.1:0".
+	ListenPeer string
+	// Name is the member name; default "calico".
+	Name string
+	// Logger receives etcd's warnings and errors; default slog.Default().
+	Logger *slog.Logger
+	// TLS, when set, serves clients over https.
+	TLS *TLS
+	// StartTimeout bounds the wait for readiness; default DefaultStartTimeout.
+	StartTimeout time.Duration
+	// UnsafeNoFsync skips fsync on commit. Only for throwaway test servers:
+	// a crash may lose acknowledged writes.
+	UnsafeNoFsync bool
+}
+
+// Server is a running embedded etcd.
+type Server struct {
+	etcd      *embed.Etcd
+	endpoints []string
+	closeOnce sync.Once
+	closing   *atomic.Bool
+}
+
+// Start launches etcd and waits until it serves requests or ctx/the start
+// timeout ends.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	closing := new(atomic.Bool)
+	ecfg, err := embedConfig(cfg, closing)
+	if err != nil {
+		return nil, err
+	}
+	// etcd wants its data directory private to the user.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("etcd data directory: %w", err)
+	}
+	e, err := embed.StartEtcd(ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("start etcd in %s: %w", cfg.DataDir, err)
+	}
+	timeout := cfg.StartTimeout
+	if timeout <= 0 {
+		timeout = DefaultStartTimeout
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var startErr error
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		startErr = err
+	case <-timer.C:
+		startErr = fmt.Errorf("not ready after %s", timeout)
+	case <-ctx.Done():
+		startErr = ctx.Err()
+	}
+	if startErr != nil {
+		closing.Store(true)
+		e.Close()
+		return nil, fmt.Errorf("start etcd: %w", startErr)
+	}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
+	s := &Server{etcd: e, closing: closing}
+	for _, l := range e.Clients {
+		s.endpoints = append(s.endpoints, scheme+"://"+l.Addr().String())
+	}
+	return s, nil
+}
+
+func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("etcdserver: DataDir is required")
+	}
+	if cfg.ListenClient == "" {
+		cfg.ListenClient = "127.0.0.1:2379"
+	}
+	if cfg.ListenPeer == "" {
+		cfg.ListenPeer = "127.0.0.1:0"
+	}
+	if cfg.Name == "" {
+		cfg.Name = "calico"
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	clientScheme := "http"
+	if cfg.TLS != nil {
+		clientScheme = "https"
+	}
+	clientURL, err := hostURL(clientScheme, cfg.ListenClient)
+	if err != nil {
+		return nil, fmt.Errorf("etcdserver: client address: %w", err)
+	}
+	peerURL, err := hostURL("http", cfg.ListenPeer)
+	if err != nil {
+		return nil, fmt.Errorf("etcdserver: peer address: %w", err)
+	}
+
+	ec := embed.NewConfig()
+	ec.Name = cfg.Name
+	ec.Dir = cfg.DataDir
+	ec.ListenClientUrls = []url.URL{*clientURL}
+	ec.AdvertiseClientUrls = []url.URL{*clientURL}
+	ec.ListenPeerUrls = []url.URL{*peerURL}
+	ec.AdvertisePeerUrls = []url.URL{*peerURL}
+	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
+	ec.ListenMetricsUrls = nil
+	// The JSON gateway dials the configured address, which is wrong for
+	// port 0; our clients speak gRPC only.
+	ec.EnableGRPCGateway = false
+	ec.UnsafeNoFsync = cfg.UnsafeNoFsync
+	ec.Logger = "zap"
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(newSlogCore(logger, zap.WarnLevel, closing)))
+	if cfg.TLS != nil {
+		ec.ClientTLSInfo.CertFile = cfg.TLS.CertFile
+		ec.ClientTLSInfo.KeyFile = cfg.TLS.KeyFile
+		ec.ClientTLSInfo.TrustedCAFile = cfg.TLS.TrustedCAFile
+		ec.ClientTLSInfo.ClientCertAuth = cfg.TLS.ClientCertAuth
+	}
+	return ec, nil
+}
+
+func hostURL(scheme, hostPort string) (*url.URL, error) {
+	if _, _, err := net.SplitHostPort(hostPort); err != nil {
+		return nil, err
+	}
+	return &url.URL{Scheme: scheme, Host: hostPort}, nil
+}
+
+// Endpoints returns the client URLs the server listens on, with the real
+// ports (useful when the configured port was 0).
+func (s *Server) Endpoints() []string { return append([]string(nil), s.endpoints...) }
+
+// Err reports a failure of the running server (a listener that stopped
+// serving). It is closed after Close.
+func (s *Server) Err() <-chan error { return s.etcd.Err() }
+
+// Close stops the server gracefully: in-flight requests finish (bounded by
+// etcd's request timeout) and every committed write is on disk before it
+// returns. Safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		s.etcd.Close()
+	})
+	return nil
+}
