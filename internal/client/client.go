@@ -79,6 +79,9 @@ func (c *Client) Create(ctx context.Context, r resources.Resource) (resources.Re
 	if err := c.checkTier(ctx, r); err != nil {
 		return nil, err
 	}
+	if err := c.checkPool(ctx, r, nil); err != nil {
+		return nil, err
+	}
 	return c.DS.Create(ctx, r)
 }
 
@@ -95,6 +98,10 @@ func (c *Client) CreateMany(ctx context.Context, rs []resources.Resource) ([]res
 			continue
 		}
 		if err := c.checkTier(ctx, r); err != nil {
+			errs[i] = err
+			continue
+		}
+		if err := c.checkPool(ctx, r, nil); err != nil {
 			errs[i] = err
 			continue
 		}
@@ -167,6 +174,9 @@ func (c *Client) Update(ctx context.Context, r resources.Resource) (resources.Re
 		}
 		if given != "" && given != cur.GetResourceVersion() {
 			return nil, &OutOfDateError{Key: key, Given: given, Current: cur.GetResourceVersion()}
+		}
+		if err := c.checkPool(ctx, r, cur); err != nil {
+			return nil, err
 		}
 		r.SetResourceVersion(cur.GetResourceVersion())
 		r.SetUID(cur.GetUID())
