@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/opencalico/calicoctl/datastore"
@@ -39,6 +37,9 @@ func (f *Factory) Config() (*config.Resolved, error) {
 	if f.Options.Context != "" {
 		overrides["k8sCurrentContext"] = f.Options.Context
 	}
+	if f.Options.Kubeconfig != "" {
+		overrides["kubeconfig"] = f.Options.Kubeconfig
+	}
 	r, err := config.Load(config.Options{
 		ConfigFile:    f.Options.ConfigFile,
 		ConfigFileSet: f.Options.configFileSet && f.Options.ConfigFile != DefaultConfigFile,
@@ -66,7 +67,7 @@ func (f *Factory) Datastore(ctx context.Context) (datastore.Interface, error) {
 	switch s.DatastoreType {
 	case "etcdv3":
 		return etcd.New(ctx, etcd.Config{
-			Endpoints:  splitList(s.EtcdEndpoints),
+			Endpoints:  s.EtcdEndpointList(),
 			Username:   s.EtcdUsername,
 			Password:   s.EtcdPassword,
 			KeyFile:    s.EtcdKeyFile,
@@ -84,6 +85,9 @@ func (f *Factory) Datastore(ctx context.Context) (datastore.Interface, error) {
 // Client connects and wraps the datastore in a Calico client. The error text
 // follows upstream: "Failed to create Calico API client: <err>".
 func (f *Factory) Client(ctx context.Context) (*client.Client, error) {
+	if _, err := f.Config(); err != nil {
+		return nil, err // configuration errors are reported as they are
+	}
 	ds, err := f.Datastore(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("Failed to create Calico API client: %w", err)
@@ -146,15 +150,3 @@ func clusterVersion(ci resources.Resource) string {
 	}
 	return ""
 }
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func fprintf(w io.Writer, format string, args ...any) { fmt.Fprintf(w, format, args...) }

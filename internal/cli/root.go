@@ -15,6 +15,7 @@ type Options struct {
 	Context              string
 	AllowVersionMismatch bool
 	ConfigFile           string
+	Kubeconfig           string
 	// configFileSet reports whether -c/--config was given explicitly.
 	configFileSet bool
 }
@@ -27,7 +28,8 @@ func NewRootCommand(name string, streams IOStreams, env func(string) (string, bo
 	}
 	f := &Factory{Streams: streams, Env: env}
 	root := &cobra.Command{
-		Use:           name,
+		Use:           "calicoctl",
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: name},
 		Short:         "Manage Calico network and security resources",
 		Long:          "calicoctl manages Calico resources (IP pools, policies, BGP, nodes...) in an etcd v3 or Kubernetes datastore.",
 		SilenceUsage:  true,
@@ -46,6 +48,7 @@ func NewRootCommand(name string, streams IOStreams, env func(string) (string, bo
 	pf.StringVar(&f.Options.Context, "context", "", "the Kubernetes context to use")
 	pf.BoolVar(&f.Options.AllowVersionMismatch, "allow-version-mismatch", false, "allow a client/cluster Calico version mismatch")
 	pf.StringVarP(&f.Options.ConfigFile, "config", "c", DefaultConfigFile, "path to the client configuration file")
+	pf.StringVar(&f.Options.Kubeconfig, "kubeconfig", "", "path to a kubeconfig file (Kubernetes datastore; as kubectl's --kubeconfig)")
 
 	root.AddCommand(
 		newCreateCommand(f),

@@ -173,6 +173,9 @@ func describeFailure(r itemResult) string {
 		return fmt.Sprintf("%s [%s]", r.err, r.doc.Source)
 	}
 	key := resources.KeyOf(r.doc.Resource)
+	if key.Name == "" {
+		return fmt.Sprintf("%s [%s]: %s", key.Kind, r.doc.Source, r.err)
+	}
 	return fmt.Sprintf("%s [%s]: %s", key, r.doc.Source, r.err)
 }
 

@@ -123,7 +123,7 @@ func (c *Client) CreateMany(ctx context.Context, rs []resources.Resource) ([]res
 
 func (c *Client) prepareCreate(r resources.Resource) error {
 	if r.GetName() == "" {
-		return fmt.Errorf("%s: resource name may not be empty", resources.KindOf(r).Kind)
+		return errors.New("resource name may not be empty")
 	}
 	if err := CheckWritable("create", r); err != nil {
 		return err

@@ -65,6 +65,18 @@ func makeWEPs(n int) []resources.Resource {
 	return out
 }
 
+// literalWEPs are WEPs whose YAML ends in a literal block for some items
+// (spec.workload is their last key).
+func literalWEPs(n int) []resources.Resource {
+	weps := makeWEPs(n)
+	for i, r := range weps {
+		if i%3 != 1 {
+			r.(*resources.WorkloadEndpoint).Spec.Workload = fmt.Sprintf("multi\nline %d\n", i)
+		}
+	}
+	return weps
+}
+
 func printString(t testing.TB, format string, res Result) string {
 	t.Helper()
 	p, err := New(format, Options{})
@@ -114,6 +126,10 @@ func TestStructuredOutputMatchesLibraries(t *testing.T) {
 		{"one named", Result{Kind: pool, Items: pools[:1]}, pools[0]},
 		{"several named", Result{Kind: pool, Items: pools}, pools},
 		{"wep list", Result{Kind: wep, Items: makeWEPs(30), IsList: true, Revision: "99"}, NewList(Result{Kind: wep, Items: makeWEPs(30), Revision: "99"})},
+		// Enough items to be rendered in parallel batches, some ending in a
+		// literal block so that batch boundaries fall after a finished line.
+		{"big list", Result{Kind: wep, Items: literalWEPs(1500), IsList: true, Revision: "5"}, NewList(Result{Kind: wep, Items: literalWEPs(1500), Revision: "5"})},
+		{"many named", Result{Kind: wep, Items: literalWEPs(700)}, literalWEPs(700)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -63,9 +63,9 @@ func templateFuncs(opts Options) template.FuncMap {
 			parts, err := stringsOf(items)
 			return strings.Join(parts, sep), err
 		},
-		"joinAndTruncate": func(items any, sep string, max int) (string, error) {
+		"joinAndTruncate": func(items any, sep string, maxLen int) (string, error) {
 			parts, err := stringsOf(items)
-			return truncate(strings.Join(parts, sep), max), err
+			return truncate(strings.Join(parts, sep), maxLen), err
 		},
 		"config": func(key string) (string, error) {
 			switch strings.ToLower(key) {
@@ -105,14 +105,14 @@ func stringsOf(items any) ([]string, error) {
 	return out, nil
 }
 
-// truncate shortens s to at most max bytes, ending it with "..." when cut.
-// max <= 0 means no limit.
-func truncate(s string, max int) string {
-	if max <= 0 || len(s) <= max {
+// truncate shortens s to at most maxLen bytes, ending it with "..." when cut.
+// maxLen <= 0 means no limit.
+func truncate(s string, maxLen int) string {
+	if maxLen <= 0 || len(s) <= maxLen {
 		return s
 	}
-	if max <= 3 {
-		return s[:max]
+	if maxLen <= 3 {
+		return s[:maxLen]
 	}
-	return s[:max-3] + "..."
+	return s[:maxLen-3] + "..."
 }

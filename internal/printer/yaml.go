@@ -163,12 +163,12 @@ func (e *yamlEmitter) mapping(d []byte, parent int) error {
 	}
 	slices.SortFunc(ms, func(a, b member) int {
 		switch {
+		case bytes.Equal(a.key, b.key):
+			return 0
 		case yamlKeyLess(a.key, b.key):
 			return -1
-		case yamlKeyLess(b.key, a.key):
-			return 1
 		}
-		return 0
+		return 1
 	})
 	indent := increaseIndent(parent, false, false)
 	e.depth++

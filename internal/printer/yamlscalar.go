@@ -181,6 +181,9 @@ func plainIsString(s []byte) bool {
 		_, err := strconv.ParseFloat(string(s), 64)
 		return err != nil
 	case c == '+' || c == '-' || c >= '0' && c <= '9':
+		if !numberLike(s) {
+			return true
+		}
 		str := string(s)
 		if isYAMLTimestamp(str) || isBase60Float(str) {
 			return false
@@ -203,6 +206,24 @@ func plainIsString(s []byte) bool {
 			}
 		} else if b, ok := strings.CutPrefix(plain, "-0b"); ok {
 			if _, err := strconv.ParseInt("-"+b, 2, 64); err == nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// numberLike is a quick filter for plainIsString: only strings made of
+// these bytes can read as an int (any base), float, timestamp or
+// sexagesimal number.
+func numberLike(s []byte) bool {
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			switch c {
+			case '+', '-', '.', '_', ':', ' ', 'x', 'X', 'o', 'O', 't', 'T', 'z', 'Z':
+			default:
 				return false
 			}
 		}

@@ -1,0 +1,263 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pool renders an IPPool manifest with extra spec lines.
+func pool(name, specLines string) string {
+	return "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: " + name + "\nspec:\n" + specLines
+}
+
+// TestBadInput: every bad input is one line on stderr, exit 1, nothing on
+// stdout and nothing written (the helper also rejects any Go crash output).
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+		env   env
+		// want are substrings of the single stderr line.
+		want []string
+		// absent is a `get` that must report "resource does not exist"
+		// afterwards (nothing was written).
+		absent []string
+	}{
+		{
+			name:   "malformed YAML names the line",
+			stdin:  pool("bad-yaml", "  cidr: 10.0.0.0/8\n  nodeSelector: [unclosed\n"),
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"failed to execute command", "line 7"},
+			absent: []string{"ippool", "bad-yaml"},
+		},
+		{
+			name:   "malformed JSON",
+			stdin:  `{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"bad-json"},"spec":{"cidr":"10.0.0.0/8"}`,
+			args:   []string{"apply", "-f", "-"},
+			want:   []string{"failed to execute command", "JSON"},
+			absent: []string{"ippool", "bad-json"},
+		},
+		{
+			name: "unknown kind on the command line",
+			args: []string{"get", "foo"},
+			want: []string{"resource type 'foo' is not supported"},
+		},
+		{
+			name:  "unknown kind in a document",
+			stdin: "apiVersion: projectcalico.org/v3\nkind: Foo\nmetadata:\n  name: x\n",
+			args:  []string{"create", "-f", "-"},
+			want:  []string{"resource type 'Foo' is not supported"},
+		},
+		{
+			name:   "unknown field",
+			stdin:  pool("unknown-field", "  cidr: 10.0.0.0/8\n  foo: bar\n"),
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"field in document is not recognized or is in the wrong location: foo"},
+			absent: []string{"ippool", "unknown-field"},
+		},
+		{
+			name:   "invalid CIDR",
+			stdin:  pool("bad-cidr", "  cidr: 10.0.0.300/8\n"),
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"failed to create 'IPPool' resource", "IPPool(bad-cidr)", "error with field spec.cidr = '10.0.0.300/8'"},
+			absent: []string{"ippool", "bad-cidr"},
+		},
+		{
+			name:   "invalid port in a BGP peer address",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: bad-port\nspec:\n  peerIP: 10.0.0.1:99999\n  asNumber: 64512\n",
+			args:   []string{"apply", "-f", "-"},
+			want:   []string{"BGPPeer(bad-port)", "spec.peerIP", "10.0.0.1:99999"},
+			absent: []string{"bgppeer", "bad-port"},
+		},
+		{
+			name:   "invalid port in a rule",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: bad-rule-port\nspec:\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination:\n      ports: [70000]\n",
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"70000"},
+			absent: []string{"gnp", "bad-rule-port"},
+		},
+		{
+			name:   "invalid port range",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: bad-range\nspec:\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination:\n      ports: [\"90:80\"]\n",
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"90", "80"},
+			absent: []string{"gnp", "bad-range"},
+		},
+		{
+			name:   "invalid selector names the position",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: bad-selector\nspec:\n  selector: role == \n",
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"GlobalNetworkPolicy(bad-selector)", "spec.selector", "position 7"},
+			absent: []string{"gnp", "bad-selector"},
+		},
+		{
+			name:   "invalid name",
+			stdin:  pool("Bad_Name", "  cidr: 10.0.0.0/8\n"),
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"error with field metadata.name = 'Bad_Name'"},
+			absent: []string{"ippool", "Bad_Name"},
+		},
+		{
+			name:  "missing name",
+			stdin: "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {}\nspec:\n  cidr: 10.0.0.0/8\n",
+			args:  []string{"create", "-f", "-"},
+			want:  []string{"resource name may not be empty"},
+		},
+		{
+			name: "empty name on the command line",
+			args: []string{"get", "ippool", ""},
+			want: []string{"resource name may not be empty"},
+		},
+		{
+			name:   "namespace on a cluster-scoped kind",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: ns-pool\n  namespace: prod\nspec:\n  cidr: 10.0.0.0/8\n",
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"namespace should not be specified for a non-namespaced resource. IPPool is not a namespaced resource"},
+			absent: []string{"ippool", "ns-pool"},
+		},
+		{
+			name: "-n on a cluster-scoped kind",
+			args: []string{"get", "ippool", "-n", "prod"},
+			want: []string{"IPPool is not namespaced"},
+		},
+		{
+			name:   "namespace differs from -n",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: NetworkSet\nmetadata:\n  name: ns-mismatch\n  namespace: a\nspec: {}\n",
+			args:   []string{"create", "-n", "b", "-f", "-"},
+			want:   []string{"resource namespace does not match client namespace. a != b"},
+			absent: []string{"netset", "ns-mismatch", "-n", "a"},
+		},
+		{
+			name:  "apply of ClusterInformation",
+			stdin: "apiVersion: projectcalico.org/v3\nkind: ClusterInformation\nmetadata:\n  name: default\nspec:\n  datastoreReady: false\n",
+			args:  []string{"apply", "-f", "-"},
+			want:  []string{"operation apply is not supported on ClusterInformation(default): resource is readonly"},
+		},
+		{
+			name:   "create of a Kubernetes network policy",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: knp.default.allow-dns\nspec:\n  selector: all()\n",
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"operation create is not supported on NetworkPolicy(default/knp.default.allow-dns): kubernetes network policies must be managed through the kubernetes API"},
+			absent: []string{"np", "knp.default.allow-dns"},
+		},
+		{
+			name:   "apply of a Kubernetes network policy",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: knp.default.allow-dns\n  namespace: kube-system\nspec:\n  selector: all()\n",
+			args:   []string{"apply", "-f", "-"},
+			want:   []string{"operation apply is not supported on NetworkPolicy(kube-system/knp.default.allow-dns)", "kubernetes network policies must be managed through the kubernetes API"},
+			absent: []string{"np", "knp.default.allow-dns", "-n", "kube-system"},
+		},
+		{
+			name: "delete of a Kubernetes network policy",
+			args: []string{"delete", "np", "knp.default.allow-dns"},
+			want: []string{"Failed to delete 'NetworkPolicy' resource: operation delete is not supported on NetworkPolicy(default/knp.default.allow-dns)"},
+		},
+		{
+			name: "patch that is not JSON",
+			args: []string{"patch", "clusterinformation", "default", "-p", "not json"},
+			want: []string{"invalid patch"},
+		},
+		{
+			name: "patch of a missing object",
+			args: []string{"patch", "ippool", "nope", "-p", `{"spec":{"disabled":true}}`},
+			want: []string{"resource does not exist: IPPool(nope) with error: <nil>"},
+		},
+		{
+			name: "label without a value",
+			args: []string{"label", "clusterinformation", "default", "team"},
+			want: []string{"invalid label team"},
+		},
+		{
+			name: "config file that does not exist",
+			args: []string{"-c", "/nonexistent/calicoctl.cfg", "get", "ippool"},
+			want: []string{"Error reading config file: /nonexistent/calicoctl.cfg"},
+		},
+		{
+			name: "no kind given to get",
+			args: []string{"get"},
+			want: []string{"you must specify the type of resource to get"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := c.runEnv(t, tt.env, tt.stdin, tt.args...)
+			if res.Code != 1 {
+				t.Errorf("exit %d, want 1", res.Code)
+			}
+			if res.Stdout != "" {
+				t.Errorf("stdout should be empty, got:\n%s", res.Stdout)
+			}
+			if strings.Count(res.Stderr, "\n") != 1 || !strings.HasSuffix(res.Stderr, "\n") {
+				t.Errorf("want exactly one stderr line, got:\n%s", res.Stderr)
+			}
+			wantContains(t, "stderr", res.Stderr, tt.want...)
+			if tt.absent != nil {
+				r := c.runEnv(t, nil, "", append([]string{"get"}, tt.absent...)...)
+				if r.Code != 1 || !strings.Contains(r.Stderr, "resource does not exist") {
+					t.Errorf("get %v after the failure: exit %d stderr %q; want it not to exist", tt.absent, r.Code, r.Stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestStaleResourceVersion: replacing from YAML whose resourceVersion is no
+// longer current is refused with both revisions named.
+func TestStaleResourceVersion(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.mustRun(t, pool("stale", "  cidr: 10.40.0.0/16\n"), "create", "-f", "-")
+	obj, _ := c.getYAML(t, "ippool", "stale")
+	old, _ := mustString(obj, "metadata.resourceVersion")
+	c.mustRun(t, "", "patch", "ippool", "stale", "-p", `{"spec":{"natOutgoing":true}}`)
+	cur, _ := c.getYAML(t, "ippool", "stale")
+	latest, _ := mustString(cur, "metadata.resourceVersion")
+
+	obj.set(t, "spec.disabled", true)
+	res := c.runEnv(t, nil, obj.yaml(t), "replace", "-f", "-")
+	if res.Code != 1 {
+		t.Errorf("exit %d, want 1", res.Code)
+	}
+	wantContains(t, "stderr", res.Stderr, fmt.Sprintf(
+		"resource version '%s' is out of date (latest: %s). Update the resource YAML/JSON in order to make changes", old, latest))
+	after, _ := c.getYAML(t, "ippool", "stale")
+	wantFields(t, "after refused replace", after, map[string]string{
+		"metadata.resourceVersion": `"` + latest + `"`, "spec.disabled": "<absent>", "spec.natOutgoing": "true",
+	})
+}
+
+// TestUnreachableDatastore: a dead endpoint fails fast and names it.
+func TestUnreachableDatastore(t *testing.T) {
+	t.Parallel()
+	dead := env{"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": "http://127.0.0.1:1"}
+	for _, args := range [][]string{
+		{"get", "ippool"},
+		{"create", "-f", testdata(t, "seed/default-ipv4-ippool.yaml")},
+		{"delete", "ippool", "x"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			res := execCLI(t, binPath, t.TempDir(), dead, "", args...)
+			elapsed := time.Since(start)
+			// A generous bound that still catches a missing dial timeout
+			// (gRPC would otherwise retry for much longer).
+			if elapsed > 25*time.Second {
+				t.Errorf("took %s; want a fast failure", elapsed)
+			}
+			if res.Code != 1 || res.Stdout != "" {
+				t.Errorf("exit %d stdout %q", res.Code, res.Stdout)
+			}
+			wantContains(t, "stderr", res.Stderr, "Failed to create Calico API client", "http://127.0.0.1:1")
+			if strings.Count(res.Stderr, "\n") != 1 {
+				t.Errorf("want one stderr line, got:\n%s", res.Stderr)
+			}
+		})
+	}
+}
