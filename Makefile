@@ -7,7 +7,7 @@ PKG       := github.com/opencalico/calicoctl
 LDFLAGS   := -s -w -X $(PKG)/internal/version.GitCommit=$(COMMIT) -X $(PKG)/internal/version.BuildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build install test test-short bench lint fuzz docs clean
+.PHONY: all build install test test-short bench lint fuzz docs clean kube-apiserver
 
 all: build
 
@@ -22,8 +22,14 @@ install: build
 	install -m 0755 $(BIN)/calicoctl $(PREFIX)/bin/calicoctl
 	ln -sf calicoctl $(PREFIX)/bin/kubectl-calico
 
-## test: everything CI checks (unit, datastore conformance on embedded etcd, CLI e2e)
-test:
+## kube-apiserver: build upstream kube-apiserver from the module proxy (cached; ~4 min cold)
+kube-apiserver:
+	e2e/kubeapiserver/build.sh
+
+## test: everything CI checks (unit, datastore conformance on embedded etcd and on a real
+## kube-apiserver, CLI e2e)
+test: export KUBE_APISERVER_BIN = $(shell e2e/kubeapiserver/build.sh)
+test: kube-apiserver
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
@@ -49,3 +55,8 @@ docs:
 
 clean:
 	rm -rf $(BIN) dist
+
+## manifests: regenerate manifests/crds.yaml (and the CRD field descriptions) from the Go types
+.PHONY: manifests
+manifests:
+	$(GO) run ./cmd/crdgen
