@@ -22,13 +22,15 @@ install: build
 	install -m 0755 $(BIN)/calicoctl $(PREFIX)/bin/calicoctl
 	ln -sf calicoctl $(PREFIX)/bin/kubectl-calico
 
-## kube-apiserver: build upstream kube-apiserver from the module proxy (cached; ~4 min cold)
+## kube-apiserver: build upstream kube-apiserver and kubectl from the module proxy (cached; ~5 min cold)
 kube-apiserver:
 	e2e/kubeapiserver/build.sh
+	e2e/kubeapiserver/build.sh kubectl
 
 ## test: everything CI checks (unit, datastore conformance on embedded etcd and on a real
 ## kube-apiserver, CLI e2e)
 test: export KUBE_APISERVER_BIN = $(shell e2e/kubeapiserver/build.sh)
+test: export KUBECTL_BIN = $(shell e2e/kubeapiserver/build.sh kubectl)
 test: kube-apiserver
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...

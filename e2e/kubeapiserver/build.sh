@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver from the Go module proxy and caches it outside the repo,
-# keyed by version. Prints the binary's path on stdout; progress goes to stderr.
+# Builds kube-apiserver (default) or kubectl (`build.sh kubectl`) from the Go
+# module proxy and caches it outside the repo, keyed by version. Prints the binary's path on stdout; progress goes to stderr.
 #   KUBE_VERSION   release to build (default v1.34.2; staging modules v0.34.2).
 #                  Another release needs go.mod/go.sum updated to match.
 #   CACHE_DIR      where built binaries are kept (default ${XDG_CACHE_HOME:-$HOME/.cache}/calicoctl)
@@ -10,21 +10,27 @@ set -euo pipefail
 cd "$(dirname "$0")"
 KUBE_VERSION="${KUBE_VERSION:-v1.34.2}"
 CACHE_DIR="${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calicoctl}"
-out="$CACHE_DIR/kube-apiserver-$KUBE_VERSION"
+what="${1:-kube-apiserver}"
+case "$what" in
+  kube-apiserver) pkg=. ;;
+  kubectl) pkg=./kubectl ;;
+  *) echo "usage: $0 [kube-apiserver|kubectl]" >&2; exit 2 ;;
+esac
+out="$CACHE_DIR/$what-$KUBE_VERSION"
 if [ -x "$out" ]; then echo "$out"; exit 0; fi
 mkdir -p "$CACHE_DIR"
 if command -v flock >/dev/null 2>&1; then
-  exec 9>"$CACHE_DIR/.kube-apiserver-$KUBE_VERSION.lock"
+  exec 9>"$CACHE_DIR/.$what-$KUBE_VERSION.lock"
   flock 9
   if [ -x "$out" ]; then echo "$out"; exit 0; fi
 fi
-echo "building kube-apiserver $KUBE_VERSION into $out (a few minutes)" >&2
+echo "building $what $KUBE_VERSION into $out (a few minutes)" >&2
 ver="${KUBE_VERSION#v}"
 ldflags="-s -w"
 for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
   ldflags+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=${ver%%.*} -X $p.gitMinor=$(echo "$ver" | cut -d. -f2) -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
 done
 # go.mod and go.sum are committed: build exactly what they pin, never rewrite them.
-GOWORK=off CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" .
+GOWORK=off CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$out.tmp.$$" "$pkg"
 mv "$out.tmp.$$" "$out"
 echo "$out"
