@@ -20,7 +20,7 @@ func newDatastoreCommand(f *Factory) *cobra.Command {
 		Use:   "datastore",
 		Short: "Run or manage the Calico datastore",
 	}
-	cmd.AddCommand(newServeCommand(f))
+	cmd.AddCommand(newServeCommand(f), newCRDsCommand(f))
 	return cmd
 }
 

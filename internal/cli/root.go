@@ -61,6 +61,7 @@ func NewRootCommand(name string, streams IOStreams, env func(string) (string, bo
 		newVersionCommand(f),
 		newConfigCommand(f),
 		newDatastoreCommand(f),
+		newPauseCommand(f),
 	)
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -274,7 +275,11 @@ func TestUnknownMarshalerIsReported(t *testing.T) {
 }
 
 func TestManifestUpToDate(t *testing.T) {
-	docs, err := ParseDocs("../../resources", ".")
+	var dirs []string
+	for _, d := range DocSources {
+		dirs = append(dirs, filepath.Join("../..", d))
+	}
+	docs, err := ParseDocs(dirs...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,10 +130,10 @@ func waitEstablished(ctx context.Context, client dynamic.ResourceInterface, name
 // established reads a CRD's conditions: true once Established is True; an
 // error when NamesAccepted is False (the wait would never end).
 func established(obj *unstructured.Unstructured) (bool, error) {
-	conds, _, err := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	if err != nil {
-		return false, fmt.Errorf("reading status: %w", err)
-	}
+	// A CRD the API server has only just stored has "conditions": null (or
+	// no status at all): not established yet, not an error.
+	raw, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "status", "conditions")
+	conds, _ := raw.([]any)
 	ok := false
 	for _, c := range conds {
 		m, isMap := c.(map[string]any)

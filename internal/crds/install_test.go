@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -167,6 +168,34 @@ func TestInstall(t *testing.T) {
 			}
 			if tt.timeout < 0 && len(fake.reads) != 0 {
 				t.Errorf("read CRDs %v with the wait disabled", fake.reads)
+			}
+		})
+	}
+}
+
+func TestEstablishedConditions(t *testing.T) {
+	cond := func(typ, status string) map[string]any { return map[string]any{"type": typ, "status": status} }
+	for _, tc := range []struct {
+		name    string
+		status  any
+		want    bool
+		wantErr bool
+	}{
+		{name: "no status", status: nil},
+		{name: "null conditions", status: map[string]any{"conditions": nil}},
+		{name: "empty conditions", status: map[string]any{"conditions": []any{}}},
+		{name: "names accepted only", status: map[string]any{"conditions": []any{cond("NamesAccepted", "True")}}},
+		{name: "established", status: map[string]any{"conditions": []any{cond("NamesAccepted", "True"), cond("Established", "True")}}, want: true},
+		{name: "names rejected", status: map[string]any{"conditions": []any{cond("NamesAccepted", "False")}}, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := &unstructured.Unstructured{Object: map[string]any{"kind": "CustomResourceDefinition"}}
+			if tc.status != nil {
+				obj.Object["status"] = tc.status
+			}
+			got, err := established(obj)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Fatalf("established = %v, %v; want %v, error %v", got, err, tc.want, tc.wantErr)
 			}
 		})
 	}
