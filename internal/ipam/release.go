@@ -1,0 +1,316 @@
+package ipam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/opencalico/calicoctl/datastore"
+)
+
+// ReleaseOptions names one address to release. Handle and SequenceNumber,
+// when set, must match the allocation, so a release that arrives after the
+// address was freed and handed out again never frees the new owner's address.
+type ReleaseOptions struct {
+	Address        netip.Addr
+	Handle         string
+	SequenceNumber *uint64
+}
+
+// blockLocator finds the block holding an address: through the pools' block
+// sizes, falling back to the stored blocks (for pools since deleted).
+type blockLocator struct {
+	a      *Allocator
+	pools  []Pool
+	blocks []*Block
+	listed bool
+}
+
+func (a *Allocator) newLocator(ctx context.Context) (*blockLocator, error) {
+	pools, err := a.pools.Pools(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read IP pools: %w", err)
+	}
+	return &blockLocator{a: a, pools: pools}, nil
+}
+
+// cidrOf returns the block CIDR for ip; ok is false when no block holds it.
+func (l *blockLocator) cidrOf(ctx context.Context, ip netip.Addr) (netip.Prefix, bool, error) {
+	if p := poolFor(l.pools, ip); p != nil && p.BlockSize >= p.CIDR.Bits() {
+		return BlockFor(ip, p.BlockSize), true, nil
+	}
+	if !l.listed {
+		bs, err := l.a.store.ListBlocks(ctx)
+		if err != nil {
+			return netip.Prefix{}, false, fmt.Errorf("list blocks: %w", err)
+		}
+		l.blocks, l.listed = bs, true
+	}
+	for _, b := range l.blocks {
+		if b.CIDR.Contains(ip) {
+			return b.CIDR, true, nil
+		}
+	}
+	return netip.Prefix{}, false, nil
+}
+
+// ReleaseIPs releases addresses. Addresses that were not allocated are
+// returned in unallocated. A release refused for one address (handle or
+// sequence-number mismatch) does not stop the others; the errors are joined.
+func (a *Allocator) ReleaseIPs(ctx context.Context, opts ...ReleaseOptions) (unallocated []netip.Addr, err error) {
+	loc, err := a.newLocator(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("release IPs: %w", err)
+	}
+	byBlock := map[netip.Prefix][]ReleaseOptions{}
+	var order []netip.Prefix
+	for _, o := range opts {
+		o.Address = o.Address.Unmap()
+		if !o.Address.IsValid() {
+			return nil, fmt.Errorf("release IPs: %w: empty address", ErrInvalidArgument)
+		}
+		cidr, ok, err := loc.cidrOf(ctx, o.Address)
+		if err != nil {
+			return nil, fmt.Errorf("release IPs: %w", err)
+		}
+		if !ok {
+			unallocated = append(unallocated, o.Address)
+			continue
+		}
+		if _, seen := byBlock[cidr]; !seen {
+			order = append(order, cidr)
+		}
+		byBlock[cidr] = append(byBlock[cidr], o)
+	}
+	var errs []error
+	for _, cidr := range order {
+		un, counts, err := a.releaseFromBlock(ctx, cidr, byBlock[cidr])
+		unallocated = append(unallocated, un...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for h, n := range counts {
+			if err := a.adjustHandle(ctx, h, map[string]int{cidr.String(): -n}); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return unallocated, errors.Join(errs...)
+}
+
+// releaseFromBlock frees the addresses of one block in a compare-and-swap
+// loop. counts says how many addresses each handle gave up.
+func (a *Allocator) releaseFromBlock(ctx context.Context, cidr netip.Prefix, opts []ReleaseOptions) ([]netip.Addr, map[string]int, error) {
+	var last error
+	for attempt := 0; attempt < a.retries; attempt++ {
+		b, err := a.store.GetBlock(ctx, cidr)
+		if errors.Is(err, datastore.ErrNotFound) {
+			un := make([]netip.Addr, len(opts))
+			for i, o := range opts {
+				un[i] = o.Address
+			}
+			return un, nil, nil
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("read block %s: %w", cidr, err)
+		}
+		nb := cloneBlock(b)
+		var un []netip.Addr
+		var refused []error
+		counts := map[string]int{}
+		for _, o := range opts {
+			ord := ordinalIn(cidr, o.Address)
+			h, taken := handleAt(nb, ord)
+			if !taken {
+				un = append(un, o.Address)
+				continue
+			}
+			if o.Handle != "" && o.Handle != h {
+				refused = append(refused, &HandleMismatchError{IP: o.Address, Requested: o.Handle, Current: h})
+				continue
+			}
+			if o.SequenceNumber != nil {
+				cur := nb.SequenceNumberForAllocation[OrdinalKey(ord)]
+				if cur != *o.SequenceNumber {
+					refused = append(refused, &StaleReleaseError{IP: o.Address, Requested: *o.SequenceNumber, Current: cur})
+					continue
+				}
+			}
+			free(nb, ord)
+			if h != "" {
+				counts[h]++
+			}
+		}
+		if len(un)+len(refused) == len(opts) {
+			return un, nil, errors.Join(refused...)
+		}
+		compactAttributes(nb)
+		nb.SequenceNumber++
+		if isEmpty(nb) && nb.Affinity == "" {
+			err = a.store.DeleteBlock(ctx, b)
+		} else {
+			_, err = a.store.UpdateBlock(ctx, nb)
+		}
+		if errors.Is(err, datastore.ErrConflict) || errors.Is(err, datastore.ErrNotFound) {
+			last = err
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("write block %s: %w", cidr, err)
+		}
+		return un, counts, errors.Join(refused...)
+	}
+	return nil, nil, &RetriesExhaustedError{Op: "release from block " + cidr.String(), Attempts: a.retries, Last: last}
+}
+
+// ReleaseByHandle releases every address recorded under the handle, then the
+// handle itself.
+func (a *Allocator) ReleaseByHandle(ctx context.Context, handleID string) error {
+	h, err := a.store.GetHandle(ctx, handleID)
+	if err != nil {
+		return fmt.Errorf("release handle %s: %w", handleID, err)
+	}
+	var errs []error
+	for key := range h.Block {
+		cidr, perr := netip.ParsePrefix(key)
+		if perr != nil {
+			errs = append(errs, fmt.Errorf("release handle %s: bad block %q: %w", handleID, key, perr))
+			continue
+		}
+		n, err := a.releaseHandleFromBlock(ctx, cidr, handleID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delta := -n
+		if n == 0 {
+			delta = -h.Block[key] // the count was stale: drop the entry
+		}
+		if err := a.adjustHandle(ctx, handleID, map[string]int{key: delta}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("release handle %s: %w", handleID, err)
+	}
+	return nil
+}
+
+// releaseHandleFromBlock frees every ordinal of the block held by handle.
+func (a *Allocator) releaseHandleFromBlock(ctx context.Context, cidr netip.Prefix, handle string) (int, error) {
+	var last error
+	for attempt := 0; attempt < a.retries; attempt++ {
+		b, err := a.store.GetBlock(ctx, cidr)
+		if errors.Is(err, datastore.ErrNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read block %s: %w", cidr, err)
+		}
+		nb := cloneBlock(b)
+		n := 0
+		for ord := range nb.Allocations {
+			if h, taken := handleAt(nb, ord); taken && h == handle {
+				free(nb, ord)
+				n++
+			}
+		}
+		if n == 0 {
+			return 0, nil
+		}
+		compactAttributes(nb)
+		nb.SequenceNumber++
+		if isEmpty(nb) && nb.Affinity == "" {
+			err = a.store.DeleteBlock(ctx, b)
+		} else {
+			_, err = a.store.UpdateBlock(ctx, nb)
+		}
+		if errors.Is(err, datastore.ErrConflict) || errors.Is(err, datastore.ErrNotFound) {
+			last = err
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("write block %s: %w", cidr, err)
+		}
+		return n, nil
+	}
+	return 0, &RetriesExhaustedError{Op: "release handle from block " + cidr.String(), Attempts: a.retries, Last: last}
+}
+
+// GetAssignmentAttributes returns the active owner attributes and handle of
+// an allocated address (NotAssignedError when it is free).
+func (a *Allocator) GetAssignmentAttributes(ctx context.Context, ip netip.Addr) (map[string]string, *string, error) {
+	ip = ip.Unmap()
+	b, err := a.blockHolding(ctx, ip)
+	if err != nil {
+		return nil, nil, err
+	}
+	ord := ordinalIn(b.CIDR, ip)
+	if ord >= len(b.Allocations) || b.Allocations[ord] == nil {
+		return nil, nil, &NotAssignedError{IP: ip}
+	}
+	i := *b.Allocations[ord]
+	if i < 0 || i >= len(b.Attributes) {
+		return nil, nil, nil
+	}
+	at := b.Attributes[i]
+	var h *string
+	if at.HandleID != nil {
+		s := *at.HandleID
+		h = &s
+	}
+	return cloneMap(at.ActiveOwnerAttrs), h, nil
+}
+
+func (a *Allocator) blockHolding(ctx context.Context, ip netip.Addr) (*Block, error) {
+	loc, err := a.newLocator(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cidr, ok, err := loc.cidrOf(ctx, ip)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &NotAssignedError{IP: ip}
+	}
+	b, err := a.store.GetBlock(ctx, cidr)
+	if errors.Is(err, datastore.ErrNotFound) {
+		return nil, &NotAssignedError{IP: ip}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read block %s: %w", cidr, err)
+	}
+	return b, nil
+}
+
+// IPsByHandle lists the addresses held by a handle, sorted.
+func (a *Allocator) IPsByHandle(ctx context.Context, handle string) ([]netip.Addr, error) {
+	h, err := a.store.GetHandle(ctx, handle)
+	if err != nil {
+		return nil, fmt.Errorf("handle %s: %w", handle, err)
+	}
+	var out []netip.Addr
+	for key := range h.Block {
+		cidr, err := netip.ParsePrefix(key)
+		if err != nil {
+			return nil, fmt.Errorf("handle %s: bad block %q: %w", handle, key, err)
+		}
+		b, err := a.store.GetBlock(ctx, cidr)
+		if errors.Is(err, datastore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read block %s: %w", cidr, err)
+		}
+		for ord := range b.Allocations {
+			if id, taken := handleAt(b, ord); taken && id == handle {
+				out = append(out, addrIn(cidr, ord))
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
