@@ -51,7 +51,7 @@ type ipamAllocationAttribute struct {
 	// Secondary holds metadata such as node, namespace and pod.
 	Secondary map[string]string `json:"secondary,omitempty"`
 	// AlternateOwnerAttrs holds the metadata of a second owner of the address.
-	AlternateOwnerAttrs map[string]string `json:"alternateOwnerAttrs,omitempty"`
+	AlternateOwnerAttrs map[string]string `json:"alternate,omitempty"`
 	// ReleasedAt is when the address was released (IP cool-down).
 	ReleasedAt *metav1.Time `json:"releasedAt,omitempty"`
 }
@@ -107,6 +107,11 @@ type ipamConfigSpec struct {
 	AutoAllocateBlocks bool `json:"autoAllocateBlocks,omitempty"`
 	// MaxBlocksPerHost caps the blocks affine to one host; 0 is no limit.
 	MaxBlocksPerHost int32 `json:"maxBlocksPerHost,omitempty"`
+	// KubeVirtVMAddressPersistence keeps KubeVirt VM addresses across
+	// restarts and migrations (Enabled or Disabled).
+	KubeVirtVMAddressPersistence string `json:"kubeVirtVMAddressPersistence,omitempty"`
+	// IPCooldownSeconds delays the reuse of released addresses.
+	IPCooldownSeconds int `json:"ipCooldownSeconds,omitempty"`
 }
 
 // calicoNodeStatus asks a node to report its BGP and agent status.

@@ -55,6 +55,8 @@ var fieldDocs = map[string]string{
 	"crds.ipamBlockSpec.Unallocated":                                    "Unallocated lists the free ordinals in the order they are handed out.",
 	"crds.ipamConfig":                                                   "ipamConfig is the cluster's IPAM settings (the object named \"default\").",
 	"crds.ipamConfigSpec.AutoAllocateBlocks":                            "AutoAllocateBlocks lets hosts claim new blocks on demand.",
+	"crds.ipamConfigSpec.IPCooldownSeconds":                             "IPCooldownSeconds delays the reuse of released addresses.",
+	"crds.ipamConfigSpec.KubeVirtVMAddressPersistence":                  "KubeVirtVMAddressPersistence keeps KubeVirt VM addresses across restarts and migrations (Enabled or Disabled).",
 	"crds.ipamConfigSpec.MaxBlocksPerHost":                              "MaxBlocksPerHost caps the blocks affine to one host; 0 is no limit.",
 	"crds.ipamConfigSpec.StrictAffinity":                                "StrictAffinity stops hosts borrowing addresses from blocks affine to other hosts.",
 	"crds.ipamHandle":                                                   "ipamHandle counts the addresses a handle owns in each block.",
