@@ -21,6 +21,7 @@ func newDatastoreCommand(f *Factory) *cobra.Command {
 		Short: "Run or manage the Calico datastore",
 	}
 	cmd.AddCommand(newServeCommand(f), newCRDsCommand(f))
+	cmd.AddCommand(newMigrateCommand(f))
 	return cmd
 }
 

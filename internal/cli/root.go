@@ -62,6 +62,7 @@ func NewRootCommand(name string, streams IOStreams, env func(string) (string, bo
 		newConfigCommand(f),
 		newDatastoreCommand(f),
 		newPauseCommand(f),
+		newIPAMCommand(f),
 	)
 	return root
 }

@@ -20,12 +20,9 @@ const maxWalk = 1 << 20
 // with the pending affinity removed, when the block already belongs to
 // someone else.
 func (a *Allocator) claimBlock(ctx context.Context, host string, cidr netip.Prefix) (bool, error) {
-	aff, err := a.store.CreateAffinity(ctx, &Affinity{Host: host, Type: "host", CIDR: cidr, State: StatePending})
-	if errors.Is(err, datastore.ErrExists) {
-		aff, err = a.store.GetAffinity(ctx, host, cidr)
-	}
+	aff, err := a.pendingAffinity(ctx, host, cidr)
 	if err != nil {
-		return false, fmt.Errorf("claim block %s for %s: affinity: %w", cidr, host, err)
+		return false, err
 	}
 
 	b := NewBlock(cidr, hostAffinity(host), time.Now())
@@ -51,6 +48,28 @@ func (a *Allocator) claimBlock(ctx context.Context, host string, cidr netip.Pref
 	}
 	a.log.Debug("ipam: claimed block", "block", cidr, "host", host)
 	return true, nil
+}
+
+// pendingAffinity creates host's pending affinity for cidr, or reads the one
+// a concurrent claim from the same host made (which may vanish under us:
+// then try again).
+func (a *Allocator) pendingAffinity(ctx context.Context, host string, cidr netip.Prefix) (*Affinity, error) {
+	var last error
+	for attempt := 0; attempt < a.retries; attempt++ {
+		aff, err := a.store.CreateAffinity(ctx, &Affinity{Host: host, Type: "host", CIDR: cidr, State: StatePending})
+		if errors.Is(err, datastore.ErrExists) {
+			aff, err = a.store.GetAffinity(ctx, host, cidr)
+			if errors.Is(err, datastore.ErrNotFound) {
+				last = err
+				continue
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("claim block %s for %s: affinity: %w", cidr, host, err)
+		}
+		return aff, nil
+	}
+	return nil, &RetriesExhaustedError{Op: "claim affinity " + cidr.String(), Attempts: a.retries, Last: last}
 }
 
 func (a *Allocator) confirmAffinity(ctx context.Context, aff *Affinity) error {
@@ -85,7 +104,13 @@ func (a *Allocator) confirmAffinity(ctx context.Context, aff *Affinity) error {
 
 // dropAffinity deletes a pending affinity we no longer want (best effort).
 func (a *Allocator) dropAffinity(ctx context.Context, aff *Affinity) {
-	if err := a.store.DeleteAffinity(ctx, aff); err != nil && !errors.Is(err, datastore.ErrNotFound) {
+	err := a.store.DeleteAffinity(ctx, aff)
+	if errors.Is(err, datastore.ErrConflict) {
+		// Changed since we read it: a concurrent claim from the same host
+		// owns it now and cleans it up itself.
+		return
+	}
+	if err != nil && !errors.Is(err, datastore.ErrNotFound) {
 		a.log.Warn("ipam: could not remove pending affinity", "block", aff.CIDR, "host", aff.Host, "err", err)
 	}
 }

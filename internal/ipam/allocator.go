@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/resources"
@@ -61,8 +62,9 @@ type PoolSource interface {
 // NodeLabelsFunc returns a node's labels (nil, nil for an unknown node).
 type NodeLabelsFunc func(ctx context.Context, node string) (map[string]string, error)
 
-// Allocator hands out addresses from blocks kept in a Store. It holds no
-// state between calls and takes no locks: every write is a compare-and-swap,
+// Allocator hands out addresses from blocks kept in a Store. It keeps no
+// state between calls beyond a search-order hint and takes no locks: every
+// write is a compare-and-swap,
 // so any number of allocators (in any number of processes) may share a store.
 type Allocator struct {
 	store      Store
@@ -70,6 +72,14 @@ type Allocator struct {
 	nodeLabels NodeLabelsFunc
 	retries    int
 	log        *slog.Logger
+	// hints maps hintKey to the block a host last assigned from. It is only
+	// a search order: correctness never depends on it.
+	hints sync.Map
+}
+
+type hintKey struct {
+	host string
+	fam  int
 }
 
 // Option configures an Allocator.
@@ -485,8 +495,18 @@ func (a *Allocator) adjustHandle(ctx context.Context, id string, delta map[strin
 		return nil
 	}
 	var last error
+	// Most handles are new (one per pod): try creating first, saving a read.
+	tryCreate := true
+	for _, d := range delta {
+		tryCreate = tryCreate && d > 0
+	}
 	for attempt := 0; attempt < a.retries; attempt++ {
-		h, err := a.store.GetHandle(ctx, id)
+		var h *Handle
+		err := datastore.ErrNotFound
+		if !tryCreate {
+			h, err = a.store.GetHandle(ctx, id)
+		}
+		tryCreate = false
 		if errors.Is(err, datastore.ErrNotFound) {
 			nh := &Handle{ID: id, Block: map[string]int{}}
 			for k, d := range delta {

@@ -7,8 +7,15 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/opencalico/calicoctl/internal/etcdserver"
 	"github.com/opencalico/calicoctl/internal/ipam"
+	"github.com/opencalico/calicoctl/internal/ipam/etcdstore"
+	"github.com/opencalico/calicoctl/internal/ipam/memstore"
 )
 
 // staticPools is a fixed PoolSource.
@@ -31,20 +38,53 @@ type scenario struct {
 	run  func(t *testing.T, s ipam.Store)
 }
 
-// storeKind names a Store implementation the scenarios run against.
+// storeKind names a Store implementation the scenarios run against. setup
+// runs once per test and returns a constructor of empty stores.
 type storeKind struct {
-	name string
-	new  func(t testing.TB) ipam.Store
+	name  string
+	setup func(t testing.TB) func(t testing.TB) ipam.Store
 }
 
 // storeKinds lists every implementation: the in-memory one always, the etcd
-// one unless -short.
+// one (on an embedded server) unless -short.
 func storeKinds(t testing.TB) []storeKind {
-	kinds := []storeKind{{"mem", func(testing.TB) ipam.Store { return newMemStore() }}}
+	kinds := []storeKind{{"mem", func(testing.TB) func(testing.TB) ipam.Store {
+		return func(testing.TB) ipam.Store { return memstore.New() }
+	}}}
 	if !testing.Short() {
-		kinds = append(kinds, storeKind{"etcd", newEtcdStore})
+		kinds = append(kinds, storeKind{"etcd", etcdStores})
 	}
 	return kinds
+}
+
+// etcdStores starts one embedded etcd; each store it hands out starts from
+// an empty keyspace (scenarios using it run one at a time).
+func etcdStores(t testing.TB) func(t testing.TB) ipam.Store {
+	cli := etcdClient(t)
+	return func(t testing.TB) ipam.Store {
+		t.Helper()
+		if _, err := cli.Delete(context.Background(), "/", clientv3.WithPrefix()); err != nil {
+			t.Fatalf("wipe etcd: %v", err)
+		}
+		return etcdstore.New(cli)
+	}
+}
+
+// etcdClient starts an embedded etcd for the test and returns a client.
+func etcdClient(t testing.TB) *clientv3.Client {
+	t.Helper()
+	return newClient(t, etcdserver.StartForTest(t).Endpoints())
+}
+
+// newClient connects to etcd at endpoints until the test ends.
+func newClient(t testing.TB, endpoints []string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("etcd client: %v", err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
 }
 
 // env is one scenario's world.
@@ -184,9 +224,10 @@ func wantErr[T error](t *testing.T, err error) T {
 func TestAllocator(t *testing.T) {
 	for _, sk := range storeKinds(t) {
 		t.Run(sk.name, func(t *testing.T) {
-			for _, sc := range slices.Concat(assignScenarios, releaseScenarios, affinityScenarios) {
+			newStore := sk.setup(t)
+			for _, sc := range slices.Concat(assignScenarios, releaseScenarios, affinityScenarios, reportScenarios) {
 				t.Run(sc.name, func(t *testing.T) {
-					sc.run(t, sk.new(t))
+					sc.run(t, newStore(t))
 				})
 			}
 		})

@@ -191,6 +191,9 @@ func (a *Allocator) assignFamily(ctx context.Context, e *env, args *AutoAssignAr
 	take := func(cidr netip.Prefix, snap *Block, owner func(*Block) bool) error {
 		ips, err := a.assignFromBlock(ctx, e, args, cidr, snap, n-len(got), owner)
 		got = append(got, ips...)
+		if len(ips) > 0 && snap == nil {
+			a.hints.Store(hintKey{e.host, fam}, cidr)
+		}
 		return err
 	}
 
@@ -199,7 +202,19 @@ func (a *Allocator) assignFamily(ctx context.Context, e *env, args *AutoAssignAr
 	if err != nil {
 		return fail(fmt.Errorf("list affinities: %w", err))
 	}
-	slices.SortFunc(affs, func(x, y *Affinity) int { return x.CIDR.Addr().Compare(y.CIDR.Addr()) })
+	// Address order, except that the block this host last assigned from
+	// (a hint kept in memory) goes first: full blocks are not re-read on
+	// every request.
+	hint, _ := a.hints.Load(hintKey{e.host, fam})
+	slices.SortFunc(affs, func(x, y *Affinity) int {
+		if hx, hy := x.CIDR == hint, y.CIDR == hint; hx != hy {
+			if hx {
+				return -1
+			}
+			return 1
+		}
+		return x.CIDR.Addr().Compare(y.CIDR.Addr())
+	})
 	hostBlocks := 0
 	for _, aff := range affs {
 		if aff.Host != e.host || familyOf(aff.CIDR) != fam || aff.State == StatePendingDeletion {

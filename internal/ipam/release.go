@@ -22,7 +22,7 @@ type ReleaseOptions struct {
 // blockLocator finds the block holding an address: through the pools' block
 // sizes, falling back to the stored blocks (for pools since deleted).
 type blockLocator struct {
-	a      *Allocator
+	store  Store
 	pools  []Pool
 	blocks []*Block
 	listed bool
@@ -33,7 +33,7 @@ func (a *Allocator) newLocator(ctx context.Context) (*blockLocator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read IP pools: %w", err)
 	}
-	return &blockLocator{a: a, pools: pools}, nil
+	return &blockLocator{store: a.store, pools: pools}, nil
 }
 
 // cidrOf returns the block CIDR for ip; ok is false when no block holds it.
@@ -42,7 +42,7 @@ func (l *blockLocator) cidrOf(ctx context.Context, ip netip.Addr) (netip.Prefix,
 		return BlockFor(ip, p.BlockSize), true, nil
 	}
 	if !l.listed {
-		bs, err := l.a.store.ListBlocks(ctx)
+		bs, err := l.store.ListBlocks(ctx)
 		if err != nil {
 			return netip.Prefix{}, false, fmt.Errorf("list blocks: %w", err)
 		}
@@ -98,6 +98,20 @@ func (a *Allocator) ReleaseIPs(ctx context.Context, opts ...ReleaseOptions) (una
 		}
 	}
 	return unallocated, errors.Join(errs...)
+}
+
+// ReleaseIP releases one address, whoever holds it. It fails with a
+// NotAssignedError (errors.Is datastore.ErrNotFound) when the address was
+// not allocated.
+func (a *Allocator) ReleaseIP(ctx context.Context, ip netip.Addr) error {
+	un, err := a.ReleaseIPs(ctx, ReleaseOptions{Address: ip})
+	if err != nil {
+		return err
+	}
+	if len(un) > 0 {
+		return &NotAssignedError{IP: un[0]}
+	}
+	return nil
 }
 
 // releaseFromBlock frees the addresses of one block in a compare-and-swap
