@@ -166,7 +166,11 @@ func (f *Factory) connectForWrite(ctx context.Context) (*client.Client, error) {
 	}
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.EnsureInitialized(ictx, client.InitOptions{}); err != nil {
+	var opts client.InitOptions
+	if cfg, err := f.Config(); err == nil && cfg.Spec.DatastoreType == config.DatastoreKubernetes {
+		opts.ClusterType = client.KDDClusterType("")
+	}
+	if err := c.EnsureInitialized(ictx, opts); err != nil {
 		slog.Debug("datastore initialization incomplete", "err", err)
 	}
 	return c, nil

@@ -180,3 +180,23 @@ func TestPolicyInMissingTierIsRejected(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestClusterTypes(t *testing.T) {
+	for _, tc := range []struct{ cur, add, want string }{
+		{"", "kdd", "kdd"},
+		{"k8s,bgp", "kdd", "k8s,bgp,kdd"},
+		{"k8s,bgp,kdd", "kdd", "k8s,bgp,kdd"},
+		{"etcd", "", "etcd"},
+		{"k8s, bgp,", "bgp,typha", "k8s,bgp,typha"},
+	} {
+		if got := MergeClusterTypes(tc.cur, tc.add); got != tc.want {
+			t.Errorf("MergeClusterTypes(%q, %q) = %q, want %q", tc.cur, tc.add, got, tc.want)
+		}
+	}
+	if got := KDDClusterType("k8s,bgp,"); got != "k8s,bgp,kdd" {
+		t.Errorf("KDDClusterType = %q", got)
+	}
+	if got := KDDClusterType(""); got != "kdd" {
+		t.Errorf("KDDClusterType(\"\") = %q", got)
+	}
+}

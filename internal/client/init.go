@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/resources"
@@ -91,8 +92,10 @@ func (c *Client) ensureClusterInfo(ctx context.Context, opts InitOptions) error 
 	if v, _ := spec["calicoVersion"].(string); v == "" && opts.CalicoVersion != "" {
 		spec["calicoVersion"], changed = opts.CalicoVersion, true
 	}
-	if v, _ := spec["clusterType"].(string); v == "" && opts.ClusterType != "" {
-		spec["clusterType"], changed = opts.ClusterType, true
+	if v, _ := spec["clusterType"].(string); opts.ClusterType != "" {
+		if merged := MergeClusterTypes(v, opts.ClusterType); merged != v {
+			spec["clusterType"], changed = merged, true
+		}
 	}
 	if !changed {
 		return nil
@@ -151,4 +154,31 @@ func toMap(r resources.Resource) (map[string]any, error) {
 	}
 	var m map[string]any
 	return m, json.Unmarshal(b, &m)
+}
+
+// MergeClusterTypes adds the comma-separated types of add that cur lacks,
+// keeping cur's order, as upstream merges clusterType on every start.
+func MergeClusterTypes(cur, add string) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, list := range []string{cur, add} {
+		for _, t := range strings.Split(list, ",") {
+			if t = strings.TrimSpace(t); t != "" && !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// KDDClusterType appends "kdd" to a cluster type on the Kubernetes
+// datastore (last, as upstream's client does): "" -> "kdd",
+// "k8s,bgp" -> "k8s,bgp,kdd".
+func KDDClusterType(clusterType string) string {
+	clusterType = strings.TrimSuffix(strings.TrimSpace(clusterType), ",")
+	if clusterType == "" {
+		return "kdd"
+	}
+	return MergeClusterTypes(clusterType, "kdd")
 }
