@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/opencalico/calicoctl/internal/cli"
+	"github.com/opencalico/calicoctl/internal/cni"
 )
 
 // mode is what the binary acts as, chosen from the name it was invoked by.
@@ -26,4 +31,10 @@ func dispatch(argv0 string) mode {
 	default:
 		return modeCLI
 	}
+}
+
+// runPlugin runs the CNI plugin the mode names; the CNI_* variables come from
+// the process environment, as a container runtime sets them.
+func runPlugin(ctx context.Context, m mode, streams cli.IOStreams) int {
+	return cni.Main(ctx, string(m), os.Getenv, streams.In, streams.Out, streams.ErrOut)
 }

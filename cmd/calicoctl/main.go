@@ -27,8 +27,7 @@ func run(args []string, streams cli.IOStreams) int {
 		root.SetArgs(args[1:])
 		return exitCode(streams, root.ExecuteContext(ctx))
 	default:
-		fmt.Fprintf(streams.ErrOut, "%s: this mode is not available in this build\n", mode)
-		return 1
+		return runPlugin(ctx, mode, streams)
 	}
 }
 
