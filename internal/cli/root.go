@@ -63,6 +63,7 @@ func NewRootCommand(name string, streams IOStreams, env func(string) (string, bo
 		newDatastoreCommand(f),
 		newPauseCommand(f),
 		newIPAMCommand(f),
+		newNodeCommand(f),
 	)
 	return root
 }
