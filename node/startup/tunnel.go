@@ -63,7 +63,9 @@ var tunnels = []tunnel{
 			}
 			n.Spec.BGP.IPv4IPIPTunnelAddr = v
 		},
-		used: func(p *resources.IPPool) bool { return p.Spec.IPIPMode != "" && p.Spec.IPIPMode != resources.EncapNever },
+		used: func(p *resources.IPPool) bool {
+			return p.Spec.IPIPMode != "" && p.Spec.IPIPMode != resources.EncapNever
+		},
 	},
 	{
 		typ: TypeVXLAN,
