@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,8 +47,9 @@ type NodeRunOptions struct {
 	HealthAddr                                      string
 	SyncInterval                                    time.Duration
 
-	env  *nodeconfig.Config
-	node string
+	env     *nodeconfig.Config
+	node    string
+	mtuFile string
 }
 
 func newNodeRunCommand(f *Factory) *cobra.Command {
@@ -122,6 +124,9 @@ func (o *NodeRunOptions) Complete(cmd *cobra.Command) error {
 		}
 		return "", false
 	}
+	// CALICO_MTU_FILE (our addition) moves the pod MTU file calico-node
+	// writes to /var/lib/calico/mtu, e.g. for several agents on one host.
+	o.mtuFile, _ = lookup("CALICO_MTU_FILE")
 	o.node, err = nodeconfig.ResolveNodeName(env, lookup, os.ReadFile, os.Hostname)
 	return err
 }
@@ -153,7 +158,7 @@ func (o *NodeRunOptions) Run(ctx context.Context) error {
 		return err
 	}
 	kdd := cfg.Spec.DatastoreType == config.DatastoreKubernetes
-	if err := os.MkdirAll("/var/lib/calico", 0o755); err == nil {
+	if err := os.MkdirAll(filepath.Dir(o.env.NodenameFile), 0o755); err == nil {
 		// As calico-node: the CNI plugin reads the node name from here.
 		_ = os.WriteFile(o.env.NodenameFile, []byte(o.node), 0o644)
 	}
@@ -163,7 +168,7 @@ func (o *NodeRunOptions) Run(ctx context.Context) error {
 		Env: o.env, NodeName: o.node, Datastore: ds, IPAM: store, Kubernetes: kdd,
 		ClusterType: nodeClusterType(kdd, o.env.Backend), CalicoVersion: version.Version,
 		Host: autodetect.System{}, K8sInternalIP: k8sInternalIP(ds, o.node),
-		SyncInterval: o.SyncInterval, HealthAddr: o.HealthAddr, Logger: log,
+		SyncInterval: o.SyncInterval, HealthAddr: o.HealthAddr, Logger: log, MTUFile: o.mtuFile,
 	})
 }
 

@@ -52,6 +52,9 @@ type Config struct {
 	// HealthAddr is set.
 	HealthAddr string
 	Logger     *slog.Logger
+	// MTUFile is where the pod MTU is written for the CNI plugin ("" =
+	// /var/lib/calico/mtu, "-" = nowhere).
+	MTUFile string
 	// Ready is called once after the first successful sync (tests, demos).
 	Ready func()
 }
@@ -80,7 +83,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	dp := cfg.Dataplane
 	if dp == nil {
-		kdp, err := NewKernelDataplane(KernelOptions{NodeName: cfg.NodeName, NodeIP: res.IPv4.Addr(), Logger: log})
+		kdp, err := NewKernelDataplane(KernelOptions{NodeName: cfg.NodeName, NodeIP: res.IPv4.Addr(), MTUFile: cfg.MTUFile, Logger: log})
 		if err != nil {
 			return err
 		}

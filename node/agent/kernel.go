@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -23,7 +25,10 @@ type KernelOptions struct {
 	NodeIP netip.Addr
 	// NATTable overrides our nftables table name (tests).
 	NATTable string
-	Logger   *slog.Logger
+	// MTUFile receives the pod MTU for the CNI plugin (default
+	// /var/lib/calico/mtu, as calico-node; "-" disables).
+	MTUFile string
+	Logger  *slog.Logger
 }
 
 // KernelDataplane writes routes (netlink), tunnel devices, VXLAN peers and
@@ -41,6 +46,7 @@ type KernelDataplane struct {
 	ipipState string              // "", "ok", or the reason it is unsupported
 	ifindex   map[string]int      // workload device -> ifindex last seen
 	forceDev  bool
+	podMTU    int // last written to MTUFile
 }
 
 // NewKernelDataplane opens the netlink handles and the NAT table writer.
@@ -75,6 +81,7 @@ func (d *KernelDataplane) Apply(ctx context.Context, s *Snapshot) error {
 	defer d.mu.Unlock()
 	var errs []error
 	mtus := d.mtus(s)
+	d.writeMTU(mtus.Pod)
 	if err := d.ensureVXLAN(ctx, s, mtus); err != nil {
 		errs = append(errs, err)
 	}
@@ -155,6 +162,25 @@ func (d *KernelDataplane) ensureIPIP(ctx context.Context, s *Snapshot, mtus tunn
 		return
 	}
 	d.routes.LinkChanged(tunnel.IPIPDevice)
+}
+
+// writeMTU records the pod MTU for the CNI plugin when it changes.
+func (d *KernelDataplane) writeMTU(mtu int) {
+	path := d.opts.MTUFile
+	if path == "" {
+		path = "/var/lib/calico/mtu"
+	}
+	if path == "-" || mtu == d.podMTU {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+		if err := os.WriteFile(path, []byte(strconv.Itoa(mtu)), 0o644); err != nil {
+			d.log.Warn("cannot write the pod MTU file", "path", path, "error", err)
+			return
+		}
+	}
+	d.podMTU = mtu
+	d.log.Info("pod MTU", "mtu", mtu, "file", path)
 }
 
 // IPIPStatus is "" (not needed yet), "ok", or why IPIP is unavailable.
