@@ -27,7 +27,11 @@ import (
 // Defaults for Config.
 const (
 	DefaultDialTimeout = 5 * time.Second
-	DefaultPageSize    = 500
+	// DefaultPageSize is how many keys one internal range read returns.
+	// etcd counts every remaining key of the range on each page, so a list
+	// of n keys costs O(n²/page): 5,000 keeps a 50,000-key list at ~0.25 s
+	// (500 took ~0.9 s) while a page of WorkloadEndpoints stays a few MB.
+	DefaultPageSize = 5000
 )
 
 // Config says how to reach etcd.

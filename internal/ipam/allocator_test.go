@@ -46,13 +46,14 @@ type storeKind struct {
 }
 
 // storeKinds lists every implementation: the in-memory one always, the etcd
-// one (on an embedded server) unless -short.
+// one (on an embedded server) and the Kubernetes one (on the shared
+// kube-apiserver, see kube_test.go) unless -short.
 func storeKinds(t testing.TB) []storeKind {
 	kinds := []storeKind{{"mem", func(testing.TB) func(testing.TB) ipam.Store {
 		return func(testing.TB) ipam.Store { return memstore.New() }
 	}}}
 	if !testing.Short() {
-		kinds = append(kinds, storeKind{"etcd", etcdStores})
+		kinds = append(kinds, storeKind{"etcd", etcdStores}, storeKind{"kube", kubeStores})
 	}
 	return kinds
 }

@@ -50,8 +50,9 @@ type KV interface {
 	List(ctx context.Context, prefix string, fn func(KeyValue) error) error
 }
 
-// DefaultPageSize is how many keys one range read returns.
-const DefaultPageSize = 500
+// DefaultPageSize is how many keys one range read returns (etcd counts the
+// rest of the range on every page, so small pages make big lists quadratic).
+const DefaultPageSize = 5000
 
 type etcdKV struct {
 	cli      *clientv3.Client
