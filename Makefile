@@ -39,8 +39,9 @@ test-short:
 	$(GO) test -short ./...
 
 ## bench: Go benchmarks (not part of test); see docs/benchmarks.md
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+bench: export KUBE_APISERVER_BIN = $(shell e2e/kubeapiserver/build.sh)
+bench: kube-apiserver
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 ## lint: formatting and vet
 lint:
@@ -62,3 +63,14 @@ clean:
 .PHONY: manifests
 manifests:
 	$(GO) run ./cmd/crdgen
+
+## e2e: the multi-node cluster scenarios in network namespaces (root needed)
+.PHONY: e2e demo
+e2e:
+	@test "$$(id -u)" = 0 || { echo "make e2e needs root: it creates network namespaces, veths and routes"; exit 1; }
+	$(GO) test ./e2e/cluster/... -count=1 -v -timeout 10m
+
+## demo: two nodes with two pods each in network namespaces; prints routes, blocks, endpoints, pings; tears down (root needed)
+demo: build
+	@test "$$(id -u)" = 0 || { echo "make demo needs root: it creates network namespaces, veths and routes"; exit 1; }
+	CALICO_DEMO=1 CALICO_E2E_BIN=$(abspath $(BIN)/calicoctl) $(GO) test ./e2e/cluster/ -run '^TestDemo$$' -count=1 -v

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -32,6 +34,10 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		// Re-executed inside a pod namespace as a TCP echo server/client.
+		return helperMain(mode)
+	}
 	if os.Geteuid() != 0 {
 		// Every test here is TestPrivileged* and skips; no binary needed.
 		return m.Run()
@@ -45,13 +51,25 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binPath = filepath.Join(dir, "calicoctl")
-	build := exec.Command("go", "build", "-o", binPath, "./cmd/calicoctl")
-	build.Dir = moduleRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building calicoctl:", err)
-		return 1
+	if prebuilt := os.Getenv("CALICO_E2E_BIN"); prebuilt != "" {
+		// `make demo` hands us the binary it just built.
+		abs, err := filepath.Abs(prebuilt)
+		if err == nil {
+			err = os.Symlink(abs, binPath)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "CALICO_E2E_BIN:", err)
+			return 1
+		}
+	} else {
+		build := exec.Command("go", "build", "-o", binPath, "./cmd/calicoctl")
+		build.Dir = moduleRoot
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building calicoctl:", err)
+			return 1
+		}
 	}
 	for _, name := range []string{"calico", "calico-ipam"} {
 		if err := os.Symlink(binPath, filepath.Join(dir, name)); err != nil {
@@ -83,6 +101,8 @@ type Cluster struct {
 	procs   []*exec.Cmd
 	mu      sync.Mutex
 	nss     []string
+	// subnets holds the hub bridges by third octet (0 -> br0, 10.99.0.0/24).
+	subnets map[int]bool
 }
 
 // Node is one host namespace running the agent.
@@ -130,7 +150,7 @@ func NewCluster(t *testing.T) *Cluster {
 	requireRoot(t)
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
-	c := &Cluster{t: t, id: hex.EncodeToString(b), dir: t.TempDir(), Nodes: map[string]*Node{}}
+	c := &Cluster{t: t, id: hex.EncodeToString(b), dir: t.TempDir(), Nodes: map[string]*Node{}, subnets: map[int]bool{0: true}}
 	t.Cleanup(c.cleanup)
 	c.hub = "ct" + c.id + "-hub"
 	c.addNS(c.hub)
@@ -214,26 +234,73 @@ func (c *Cluster) dumpLogs() {
 	}
 }
 
-// AddNode creates a node namespace on the bridge at 10.99.0.<10+n> and
-// starts `calicoctl node run` in it with env (CALICO_IPV4POOL_* etc.).
+// AddNode creates a node namespace on the first subnet at 10.99.0.<hostOctet>
+// and starts `calicoctl node run` in it with env (CALICO_IPV4POOL_* etc.).
 func (c *Cluster) AddNode(name string, hostOctet int, env ...string) *Node {
 	c.t.Helper()
-	n := &Node{Name: name, NS: "ct" + c.id + "-" + name, IP: fmt.Sprintf("10.99.0.%d", hostOctet), pods: map[string]*Pod{}, c: c, extra: env}
-	c.addNS(n.NS)
-	hubSide := "v" + c.id + name
-	if len(hubSide) > 15 {
-		hubSide = hubSide[:15]
-	}
-	c.run("ip", "link", "add", hubSide, "netns", c.hub, "type", "veth", "peer", "name", "eth0", "netns", n.NS)
-	c.run("ip", "-n", c.hub, "link", "set", hubSide, "master", "br0", "up")
-	c.run("ip", "-n", n.NS, "addr", "add", n.IP+"/24", "dev", "eth0")
-	c.run("ip", "-n", n.NS, "link", "set", "eth0", "up")
-	// Like a real host: a default route (proxy ARP for the pods' gateway
-	// 169.254.1.1 answers only when the host has a route to it).
-	c.run("ip", "-n", n.NS, "route", "add", "default", "via", "10.99.0.1")
+	return c.AddNodeOn(name, 0, hostOctet, env...)
+}
+
+// AddNodeOn is AddNode on subnet 10.99.<subnet>.0/24. Every subnet is a
+// bridge in the hub, which routes between them (10.99.<subnet>.1), so nodes
+// on different subnets reach each other only through that router.
+func (c *Cluster) AddNodeOn(name string, subnet, hostOctet int, env ...string) *Node {
+	c.t.Helper()
+	n := &Node{Name: name, NS: "ct" + c.id + "-" + name, IP: fmt.Sprintf("10.99.%d.%d", subnet, hostOctet), pods: map[string]*Pod{}, c: c, extra: env}
+	c.attach(n.NS, name, subnet, n.IP)
 	c.Nodes[name] = n
 	n.StartAgent()
 	return n
+}
+
+// attach creates ns and plugs its eth0 into the hub bridge of subnet with
+// address ip/24 and a default route via the hub.
+func (c *Cluster) attach(ns, short string, subnet int, ip string) {
+	c.t.Helper()
+	c.addNS(ns)
+	br := c.bridge(subnet)
+	hubSide := "v" + c.id + short
+	if len(hubSide) > 15 {
+		hubSide = hubSide[:15]
+	}
+	c.run("ip", "link", "add", hubSide, "netns", c.hub, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	c.run("ip", "-n", c.hub, "link", "set", hubSide, "master", br, "up")
+	c.run("ip", "-n", ns, "addr", "add", ip+"/24", "dev", "eth0")
+	c.run("ip", "-n", ns, "link", "set", "eth0", "up")
+	// Like a real host: a default route (proxy ARP for the pods' gateway
+	// 169.254.1.1 answers only when the host has a route to it).
+	c.run("ip", "-n", ns, "route", "add", "default", "via", fmt.Sprintf("10.99.%d.1", subnet))
+}
+
+// bridge returns the hub bridge for a subnet, creating it (and turning the
+// hub into a router) the first time.
+func (c *Cluster) bridge(subnet int) string {
+	c.t.Helper()
+	br := fmt.Sprintf("br%d", subnet)
+	if c.subnets[subnet] {
+		return br
+	}
+	c.run("ip", "-n", c.hub, "link", "add", br, "type", "bridge")
+	c.run("ip", "-n", c.hub, "addr", "add", fmt.Sprintf("10.99.%d.1/24", subnet), "dev", br)
+	c.run("ip", "-n", c.hub, "link", "set", br, "up")
+	c.run("ip", "netns", "exec", c.hub, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	c.subnets[subnet] = true
+	return br
+}
+
+// AddOutside creates a namespace on the first subnet that is no node and
+// lies outside every pool (a server "on the internet").
+func (c *Cluster) AddOutside(name, ip string) string {
+	c.t.Helper()
+	ns := "ct" + c.id + "-" + name
+	c.attach(ns, name, 0, ip)
+	return ns
+}
+
+// AgentLog is everything the node's agent logged so far.
+func (n *Node) AgentLog() string {
+	b, _ := os.ReadFile(n.logf)
+	return string(b)
 }
 
 // StartAgent (re)starts the node agent and waits until it is in sync.
@@ -247,7 +314,9 @@ func (n *Node) StartAgent() {
 		before = strings.Count(string(b), "dataplane in sync")
 	}
 	env := append([]string{"NODENAME=" + n.Name, "ETCD_ENDPOINTS=" + c.etcdURL, "DATASTORE_TYPE=etcdv3",
-		"CALICO_NODENAME_FILE=" + n.nodeFn, "IP=autodetect"}, n.extra...)
+		"CALICO_NODENAME_FILE=" + n.nodeFn, "IP=autodetect",
+		// Keep the pod MTU file out of the host's /var/lib/calico.
+		"CALICO_MTU_FILE=" + filepath.Join(c.dir, n.Name+".mtu")}, n.extra...)
 	lf := n.logf
 	// Append to the log across restarts.
 	f, err := os.OpenFile(lf, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -273,7 +342,7 @@ func (n *Node) StartAgent() {
 // StopAgent stops the agent (SIGTERM) and waits for it.
 func (n *Node) StopAgent() {
 	if n.agent != nil && n.agent.Process != nil {
-		_ = n.agent.Process.Signal(os.Interrupt)
+		_ = n.agent.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { _ = n.agent.Wait(); close(done) }()
 		select {
@@ -312,7 +381,10 @@ func (n *Node) cni(command string, p *Pod) (string, error) {
 func (n *Node) AddPod(name string) *Pod {
 	c := n.c
 	c.t.Helper()
-	p := &Pod{Name: name, NS: "ct" + c.id + "-" + n.Name + "-" + name, ContainerID: "c" + c.id + n.Name + name, Node: n}
+	// A 64-hex container ID as a runtime makes: the plugin names the host
+	// veth after its first 11 characters, so IDs must differ early.
+	sum := sha256.Sum256([]byte(c.id + "/" + n.Name + "/" + name))
+	p := &Pod{Name: name, NS: "ct" + c.id + "-" + n.Name + "-" + name, ContainerID: hex.EncodeToString(sum[:]), Node: n}
 	c.addNS(p.NS)
 	out, err := n.cni("ADD", p)
 	if err != nil {
