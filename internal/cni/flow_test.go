@@ -185,7 +185,8 @@ func TestPlainCNIContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Spec.Orchestrator != "cni" || !slices.Equal(w.Spec.Profiles, []string{"k8s-pod-network"}) || w.Spec.InterfaceName != "caliabcdef01234" {
+	if w.Spec.Orchestrator != "cni" || !slices.Equal(w.Spec.Profiles, []string{"k8s-pod-network"}) || w.Spec.InterfaceName != "caliabcdef01234" ||
+		w.Spec.Workload != "abcdef0123456789" || w.Spec.Pod != "" {
 		t.Errorf("WEP = %+v", w.Spec)
 	}
 }

@@ -51,6 +51,9 @@ func BuildWEP(node string, a *Args, conf *NetConf, pod *PodInfo, hostIf, mac str
 	s.ContainerID = a.ContainerID
 	if a.IsK8s() {
 		s.Pod = a.K8s.Name
+	} else {
+		// As upstream: outside Kubernetes the container is the workload.
+		s.Workload = a.ContainerID
 	}
 	s.InterfaceName = hostIf
 	s.MAC = mac
