@@ -160,7 +160,9 @@ func syncLoop(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.All
 				log.Warn("sync failed; keeping the last programmed state", "error", err, "failures", failures)
 			}
 			if ready != nil {
-				ready.Report(health.State{Live: true, Ready: signalled && failures < 5, Detail: "sync failing: " + err.Error()})
+				// Not in sync with the datastore: not ready (the last good
+				// dataplane stays programmed; liveness is unaffected).
+				ready.Report(health.State{Live: true, Ready: false, Detail: "sync failing: " + err.Error()})
 			}
 		}
 		if time.Since(lastResync) > cfg.ResyncInterval {
@@ -176,6 +178,10 @@ func syncLoop(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.All
 }
 
 func syncOnce(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.Allocator, dp Dataplane, log *slog.Logger) error {
+	// A datastore that stops answering must fail the round, not hang it:
+	// etcd clients wait for a connection rather than fail.
+	ctx, cancel := context.WithTimeout(ctx, max(5*cfg.SyncInterval, 5*time.Second))
+	defer cancel()
 	if _, err := startup.EnsureTunnelAddresses(ctx, c, alloc, cfg.NodeName, log); err != nil {
 		return err
 	}
