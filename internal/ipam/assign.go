@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/opencalico/calicoctl/datastore"
 )
@@ -355,6 +356,7 @@ func (a *Allocator) assignFromBlock(ctx context.Context, e *env, args *AutoAssig
 		_, err := a.store.UpdateBlock(ctx, nb)
 		if errors.Is(err, datastore.ErrConflict) || errors.Is(err, datastore.ErrNotFound) {
 			last = err
+			conflictPause(attempt)
 			continue
 		}
 		if err != nil {
@@ -454,4 +456,11 @@ func (a *Allocator) AssignIP(ctx context.Context, args AssignIPArgs) error {
 	}
 	undo()
 	return fmt.Errorf("assign IP %s: %w", ip, &RetriesExhaustedError{Op: "assign " + ip.String(), Attempts: a.retries, Last: last})
+}
+
+// conflictPause spreads out writers that lost a compare-and-swap on the same
+// block: an immediate retry by everyone makes every round but one a wasted
+// write. The pause is random in [0, min(attempt+1, 4)) ms.
+func conflictPause(attempt int) {
+	time.Sleep(time.Duration(rand.Int64N(int64(min(attempt+1, 4)) * int64(time.Millisecond))))
 }
