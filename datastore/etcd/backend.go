@@ -148,6 +148,17 @@ func isAuthError(err error) bool {
 // (IPAM blocks, datastore migration).
 func (b *Backend) Client() *clientv3.Client { return b.client }
 
+// Revision returns the store's current revision: it changes on every write
+// to the cluster (Calico's keys or IPAM's), so a reader can skip work when it
+// has not moved. One point read of a key that never exists; O(1).
+func (b *Backend) Revision(ctx context.Context) (string, error) {
+	resp, err := b.client.Get(ctx, "/calico/.revision-probe", clientv3.WithCountOnly())
+	if err != nil {
+		return "", b.opError("revision", resources.Key{}, err)
+	}
+	return strconv.FormatInt(resp.Header.Revision, 10), nil
+}
+
 // Close releases the connection.
 func (b *Backend) Close() error { return b.client.Close() }
 

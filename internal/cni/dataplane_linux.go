@@ -58,12 +58,12 @@ func (d *LinuxDataplane) Add(ctx context.Context, ep Endpoint) (string, error) {
 		return "", fmt.Errorf("opening container netns %s: %w", ep.Netns, err)
 	}
 	defer cns.Close()
-	host, err := netlink.NewHandleAt(hns)
+	host, err := netlink.NewHandleAt(hns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return "", fmt.Errorf("netlink in the host namespace: %w", err)
 	}
 	defer host.Close()
-	cont, err := netlink.NewHandleAt(cns)
+	cont, err := netlink.NewHandleAt(cns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return "", fmt.Errorf("netlink in the container namespace: %w", err)
 	}
@@ -172,7 +172,7 @@ func (d *LinuxDataplane) Del(_ context.Context, hostIf, netnsPath, containerIf s
 		return err
 	}
 	defer closeHost()
-	host, err := netlink.NewHandleAt(hns)
+	host, err := netlink.NewHandleAt(hns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink in the host namespace: %w", err)
 	}
@@ -196,7 +196,7 @@ func (d *LinuxDataplane) Del(_ context.Context, hostIf, netnsPath, containerIf s
 		return nil // the namespace is gone, and its interfaces with it
 	}
 	defer cns.Close()
-	cont, err := netlink.NewHandleAt(cns)
+	cont, err := netlink.NewHandleAt(cns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink in the container namespace: %w", err)
 	}
@@ -216,7 +216,7 @@ func (d *LinuxDataplane) Check(_ context.Context, ep Endpoint) error {
 		return err
 	}
 	defer closeHost()
-	host, err := netlink.NewHandleAt(hns)
+	host, err := netlink.NewHandleAt(hns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (d *LinuxDataplane) Check(_ context.Context, ep Endpoint) error {
 		return fmt.Errorf("container netns %s: %w", ep.Netns, err)
 	}
 	defer cns.Close()
-	cont, err := netlink.NewHandleAt(cns)
+	cont, err := netlink.NewHandleAt(cns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,18 @@ package cni
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/opencalico/calicoctl/e2e/kubetest"
 )
+
+// TestMain stops the kube-apiserver the Kubernetes-datastore tests
+// (kdd_test.go) share, started on first use.
+func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 
 func TestProtocol(t *testing.T) {
 	h := newHarness(t, "10.65.0.0/16")

@@ -125,6 +125,18 @@ func healthServer(cfg Config) (*health.Server, error) {
 	return health.NewServer(health.Config{Addr: addr}, health.WithLogger(cfg.Logger))
 }
 
+// revisioner is a datastore with a cheap cluster-wide revision (etcd): the
+// agent skips a round when it has not moved.
+type revisioner interface {
+	Revision(ctx context.Context) (string, error)
+}
+
+func revisionOf(ctx context.Context, r revisioner, interval time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(5*interval, 5*time.Second))
+	defer cancel()
+	return r.Revision(ctx)
+}
+
 // syncLoop reads the datastore, keeps the tunnel addresses right and
 // applies the snapshot. A failed read keeps the last good dataplane: the
 // datastore blinking never withdraws routes.
@@ -134,8 +146,26 @@ func syncLoop(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.All
 	lastResync := time.Now()
 	signalled := false
 	failures := 0
+	rev, hasRev := cfg.Datastore.(revisioner)
+	lastRev := ""
 	for {
-		err := syncOnce(ctx, cfg, c, alloc, dp, log)
+		var err error
+		cur := ""
+		if hasRev {
+			cur, err = revisionOf(ctx, rev, cfg.SyncInterval)
+		}
+		switch {
+		case err != nil:
+		case hasRev && cur == lastRev && signalled && time.Since(lastResync) <= cfg.ResyncInterval:
+			// Nothing was written anywhere since the last good round.
+		default:
+			// cur was read before the snapshot, so a write that lands during
+			// the round moves the revision past it and triggers another one.
+			err = syncOnce(ctx, cfg, c, alloc, dp, log)
+			if err == nil {
+				lastRev = cur
+			}
+		}
 		switch {
 		case err == nil:
 			if failures > 0 {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -88,6 +89,11 @@ func (d *KernelDataplane) Apply(ctx context.Context, s *Snapshot) error {
 	d.ensureIPIP(ctx, s, mtus)
 
 	desired := routes.Compute(s.Routes, routes.Options{Logger: d.log})
+	if s.IPIP && d.ipipState != "ok" {
+		// No tunl0 on this kernel: routes through it cannot be written and
+		// would fail every round; leave them out (logged once above).
+		desired.Routes = slices.DeleteFunc(desired.Routes, func(r routes.Route) bool { return r.Dev == tunnel.IPIPDevice })
+	}
 	var owned []netip.Prefix
 	for _, p := range s.Routes.Pools {
 		owned = append(owned, p.CIDR)

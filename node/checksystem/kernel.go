@@ -113,7 +113,7 @@ func InScratchNetns(fn func(h *netlink.Handle) error) error {
 			return
 		}
 		runtime.UnlockOSThread()
-		h, err := netlink.NewHandleAt(scratch)
+		h, err := netlink.NewHandleAt(scratch, unix.NETLINK_ROUTE)
 		if err != nil {
 			errc <- fmt.Errorf("netlink in scratch netns: %w", err)
 			return

@@ -61,7 +61,7 @@ func IPIPSupported() (bool, string) {
 			return
 		}
 		runtime.UnlockOSThread()
-		h, err := netlink.NewHandleAt(scratch)
+		h, err := netlink.NewHandleAt(scratch, unix.NETLINK_ROUTE)
 		if err != nil {
 			ch <- result{false, fmt.Sprintf("cannot probe for IPIP: netlink: %v", err)}
 			return
