@@ -219,5 +219,18 @@ func syncOnce(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.All
 	if err != nil {
 		return err
 	}
+	if cfg.Env != nil && len(cfg.Env.Felix) > 0 {
+		// FELIX_* variables win over the FelixConfiguration resources.
+		env, err := EffectiveFelix(cfg.Env.Felix, nil, nil)
+		if err != nil {
+			return err
+		}
+		for _, o := range []struct{ v, dst *int }{{&env.VXLANMTU, &snap.Felix.VXLANMTU}, {&env.IPIPMTU, &snap.Felix.IPIPMTU},
+			{&env.VXLANPort, &snap.Felix.VXLANPort}, {&env.VXLANVNI, &snap.Felix.VXLANVNI}} {
+			if *o.v != 0 {
+				*o.dst = *o.v
+			}
+		}
+	}
 	return dp.Apply(ctx, snap)
 }

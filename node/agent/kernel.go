@@ -120,7 +120,23 @@ func (d *KernelDataplane) mtus(s *Snapshot) tunnel.TunnelMTUs {
 			host = m
 		}
 	}
-	return tunnel.MTUsFor(host, tunnel.Encaps{IPIP: s.IPIP && d.ipipState == "ok", VXLAN: s.VXLAN})
+	m := tunnel.MTUsFor(host, tunnel.Encaps{IPIP: s.IPIP && d.ipipState == "ok", VXLAN: s.VXLAN})
+	// Configured MTUs (FelixConfiguration vxlanMTU/ipipMTU, FELIX_*) win
+	// over the derived ones; the pod MTU follows them.
+	if s.Felix.VXLANMTU > 0 {
+		m.VXLAN = s.Felix.VXLANMTU
+	}
+	if s.Felix.IPIPMTU > 0 {
+		m.IPIP = s.Felix.IPIPMTU
+	}
+	m.Pod = m.Host
+	if s.VXLAN && m.VXLAN < m.Pod {
+		m.Pod = m.VXLAN
+	}
+	if s.IPIP && d.ipipState == "ok" && m.IPIP < m.Pod {
+		m.Pod = m.IPIP
+	}
+	return m
 }
 
 func (d *KernelDataplane) ensureVXLAN(ctx context.Context, s *Snapshot, mtus tunnel.TunnelMTUs) error {
@@ -129,6 +145,7 @@ func (d *KernelDataplane) ensureVXLAN(ctx context.Context, s *Snapshot, mtus tun
 	}
 	cfg := tunnel.VXLANConfig{
 		ParentAddr: d.opts.NodeIP, MTU: mtus.VXLAN, MAC: s.Local.VXLANTunnelMACAddr,
+		VNI: s.Felix.VXLANVNI, Port: s.Felix.VXLANPort,
 		Addr: netip.PrefixFrom(s.Local.IPv4VXLANTunnelAddr, 32),
 	}
 	if d.vxlanCfg != nil && *d.vxlanCfg == cfg && !d.forceDev {

@@ -26,6 +26,9 @@ type Snapshot struct {
 	Local routes.NodeInfo
 	// Encaps in use by enabled pools: IPIP, VXLAN (v4), VXLANv6.
 	IPIP, VXLAN, VXLANv6 bool
+	// Felix holds the FelixConfiguration parameters the dataplane uses
+	// (without environment overrides: the agent applies those).
+	Felix FelixSettings
 }
 
 // ReadSnapshot lists nodes, pools, blocks and workload endpoints and builds
@@ -85,6 +88,22 @@ func ReadSnapshot(ctx context.Context, ds datastore.Interface, store ipam.Store,
 		owner[b.CIDR] = host
 		s.Routes.Blocks = append(s.Routes.Blocks, routes.BlockInfo{CIDR: b.CIDR, Node: host})
 	}
+
+	fcs, err := listAll(ctx, ds, "FelixConfiguration", "")
+	if err != nil {
+		return nil, err
+	}
+	var global, local *resources.FelixConfigurationSpec
+	for _, r := range fcs {
+		fc := r.(*resources.FelixConfiguration)
+		switch fc.Name {
+		case "default":
+			global = &fc.Spec
+		case "node." + node:
+			local = &fc.Spec
+		}
+	}
+	s.Felix, _ = EffectiveFelix(nil, global, local)
 
 	weps, err := listAll(ctx, ds, "WorkloadEndpoint", "")
 	if err != nil {

@@ -135,6 +135,7 @@ func TestIPIPCrossSubnet(t *testing.T) {
 // VXLAN -> IPIP live: a VXLAN Always pool is switched to IPIP Always with
 // `calicoctl patch`; every node converges on tunl0 routes and the pods still
 // reach each other.
+// TestVXLANToIPIPSwitch switches the pool VXLAN -> IPIP -> VXLAN live.
 func TestVXLANToIPIPSwitch(t *testing.T) {
 	c := NewCluster(t)
 	pool := []string{"CALICO_IPV4POOL_CIDR=10.244.0.0/16", "CALICO_IPV4POOL_VXLAN=Always", "CALICO_IPV4POOL_IPIP=Never"}
@@ -160,4 +161,14 @@ func TestVXLANToIPIPSwitch(t *testing.T) {
 	if after := tunlTX(t, n2.NS); after <= before {
 		t.Errorf("tunl0 on n2 sent no packets after the switch (tx %d -> %d)", before, after)
 	}
+
+	// And back, IPIP -> VXLAN (seed 000's switch): every node converges
+	// again and the pods keep reaching each other.
+	c.MustCalicoctl("patch", "ippool", "default-ipv4-ippool", "-p", `{"spec":{"vxlanMode":"Always","ipipMode":"Never"}}`)
+	c.waitFor("VXLAN routes back, tunl0 routes gone", 60*time.Second, func() bool {
+		r1, r2 := c.Routes(n1.NS), c.Routes(n2.NS)
+		return strings.Contains(r1, "dev vxlan.calico") && strings.Contains(r2, "dev vxlan.calico") &&
+			!strings.Contains(r1, "dev tunl0") && !strings.Contains(r2, "dev tunl0")
+	})
+	c.PingAll(pods, pingTimeout)
 }
