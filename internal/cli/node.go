@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/opencalico/calicoctl/datastore"
-	"github.com/opencalico/calicoctl/internal/client"
 	"github.com/opencalico/calicoctl/internal/config"
 	"github.com/opencalico/calicoctl/internal/ipam/ipamstore"
 	"github.com/opencalico/calicoctl/internal/version"
@@ -181,11 +180,8 @@ func nodeClusterType(kdd bool, backend string) string {
 	if backend == nodeconfig.BackendBird {
 		parts = append(parts, "bgp")
 	}
-	ct := strings.Join(parts, ",")
-	if kdd {
-		return client.KDDClusterType(ct)
-	}
-	return ct
+	// node/startup appends "kdd" on the Kubernetes datastore.
+	return strings.Join(parts, ",")
 }
 
 // k8sInternalIP reads the InternalIP addresses Kubernetes recorded for the

@@ -34,7 +34,8 @@ type Options struct {
 	// Kubernetes is true on the Kubernetes datastore: Nodes are created by
 	// Kubernetes, never by us.
 	Kubernetes bool
-	// ClusterType and CalicoVersion go into ClusterInformation.
+	// ClusterType and CalicoVersion go into ClusterInformation (on
+	// Kubernetes, "kdd" is added to ClusterType as calico-node does).
 	ClusterType   string
 	CalicoVersion string
 	Logger        *slog.Logger
@@ -61,7 +62,11 @@ func Run(ctx context.Context, c *client.Client, opts Options) (*Result, error) {
 	if opts.Config == nil || opts.NodeName == "" {
 		return nil, errors.New("startup: a config and a node name are required")
 	}
-	if err := c.EnsureInitialized(ctx, client.InitOptions{CalicoVersion: opts.CalicoVersion, ClusterType: opts.ClusterType}); err != nil {
+	clusterType := opts.ClusterType
+	if opts.Kubernetes {
+		clusterType = client.KDDClusterType(clusterType)
+	}
+	if err := c.EnsureInitialized(ctx, client.InitOptions{CalicoVersion: opts.CalicoVersion, ClusterType: clusterType}); err != nil {
 		return nil, fmt.Errorf("initializing the cluster: %w", err)
 	}
 	res := &Result{}
