@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opencalico/calicoctl/e2e/clitest"
 )
 
 // pool renders an IPPool manifest with extra spec lines.
@@ -196,7 +198,7 @@ func TestBadInput(t *testing.T) {
 			if strings.Count(res.Stderr, "\n") != 1 || !strings.HasSuffix(res.Stderr, "\n") {
 				t.Errorf("want exactly one stderr line, got:\n%s", res.Stderr)
 			}
-			wantContains(t, "stderr", res.Stderr, tt.want...)
+			clitest.WantContains(t, "stderr", res.Stderr, tt.want...)
 			if tt.absent != nil {
 				r := c.runEnv(t, nil, "", append([]string{"get"}, tt.absent...)...)
 				if r.Code != 1 || !strings.Contains(r.Stderr, "resource does not exist") {
@@ -214,20 +216,20 @@ func TestStaleResourceVersion(t *testing.T) {
 	c := newCluster(t)
 	c.mustRun(t, pool("stale", "  cidr: 10.40.0.0/16\n"), "create", "-f", "-")
 	obj, _ := c.getYAML(t, "ippool", "stale")
-	old, _ := mustString(obj, "metadata.resourceVersion")
+	old, _ := clitest.MustString(obj, "metadata.resourceVersion")
 	c.mustRun(t, "", "patch", "ippool", "stale", "-p", `{"spec":{"natOutgoing":true}}`)
 	cur, _ := c.getYAML(t, "ippool", "stale")
-	latest, _ := mustString(cur, "metadata.resourceVersion")
+	latest, _ := clitest.MustString(cur, "metadata.resourceVersion")
 
-	obj.set(t, "spec.disabled", true)
-	res := c.runEnv(t, nil, obj.yaml(t), "replace", "-f", "-")
+	obj.Set(t, "spec.disabled", true)
+	res := c.runEnv(t, nil, obj.YAML(t), "replace", "-f", "-")
 	if res.Code != 1 {
 		t.Errorf("exit %d, want 1", res.Code)
 	}
-	wantContains(t, "stderr", res.Stderr, fmt.Sprintf(
+	clitest.WantContains(t, "stderr", res.Stderr, fmt.Sprintf(
 		"resource version '%s' is out of date (latest: %s). Update the resource YAML/JSON in order to make changes", old, latest))
 	after, _ := c.getYAML(t, "ippool", "stale")
-	wantFields(t, "after refused replace", after, map[string]string{
+	clitest.WantFields(t, "after refused replace", after, map[string]string{
 		"metadata.resourceVersion": `"` + latest + `"`, "spec.disabled": "<absent>", "spec.natOutgoing": "true",
 	})
 }
@@ -244,7 +246,7 @@ func TestUnreachableDatastore(t *testing.T) {
 		t.Run(args[0], func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
-			res := execCLI(t, binPath, t.TempDir(), dead, "", args...)
+			res := clitest.Exec(t, binPath, t.TempDir(), dead, "", args...)
 			elapsed := time.Since(start)
 			// A generous bound that still catches a missing dial timeout
 			// (gRPC would otherwise retry for much longer).
@@ -254,7 +256,7 @@ func TestUnreachableDatastore(t *testing.T) {
 			if res.Code != 1 || res.Stdout != "" {
 				t.Errorf("exit %d stdout %q", res.Code, res.Stdout)
 			}
-			wantContains(t, "stderr", res.Stderr, "Failed to create Calico API client", "http://127.0.0.1:1")
+			clitest.WantContains(t, "stderr", res.Stderr, "Failed to create Calico API client", "http://127.0.0.1:1")
 			if strings.Count(res.Stderr, "\n") != 1 {
 				t.Errorf("want one stderr line, got:\n%s", res.Stderr)
 			}

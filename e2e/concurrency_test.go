@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/opencalico/calicoctl/e2e/clitest"
 )
 
 // TestConcurrentReplace: two replaces race from the same YAML (same
@@ -19,14 +21,14 @@ func TestConcurrentReplace(t *testing.T) {
 	for round := range 3 {
 		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
 			base, _ := c.getYAML(t, "ippool", "contended")
-			rv, _ := mustString(base, "metadata.resourceVersion")
+			rv, _ := clitest.MustString(base, "metadata.resourceVersion")
 			writers := []string{"a", "b"}
 			docs := make([]string, len(writers))
 			for i, w := range writers {
-				o := parseObject(t, base.yaml(t))
-				o.set(t, "metadata.labels", map[string]any{"writer": w})
-				o.set(t, "spec.nodeSelector", "writer == '"+w+"'")
-				docs[i] = o.yaml(t)
+				o := clitest.ParseObject(t, base.YAML(t))
+				o.Set(t, "metadata.labels", map[string]any{"writer": w})
+				o.Set(t, "spec.nodeSelector", "writer == '"+w+"'")
+				docs[i] = o.YAML(t)
 			}
 			results := make([]result, len(writers))
 			var wg sync.WaitGroup
@@ -47,7 +49,7 @@ func TestConcurrentReplace(t *testing.T) {
 						t.Fatalf("both replaces succeeded: %+v", results)
 					}
 					winner = i
-					wantExact(t, "winner stdout", r.Stdout, "Successfully replaced 1 'IPPool' resource(s)\n")
+					clitest.WantExact(t, "winner stdout", r.Stdout, "Successfully replaced 1 'IPPool' resource(s)\n")
 				}
 			}
 			if winner < 0 {
@@ -58,14 +60,14 @@ func TestConcurrentReplace(t *testing.T) {
 				t.Errorf("loser exit %d, want 1", loser.Code)
 			}
 			after, _ := c.getYAML(t, "ippool", "contended")
-			latest, _ := mustString(after, "metadata.resourceVersion")
-			wantContains(t, "loser stderr", loser.Stderr,
+			latest, _ := clitest.MustString(after, "metadata.resourceVersion")
+			clitest.WantContains(t, "loser stderr", loser.Stderr,
 				fmt.Sprintf("resource version '%s' is out of date (latest: %s). Update the resource YAML/JSON in order to make changes", rv, latest))
 			if strings.Contains(loser.Stdout, "Successfully") {
 				t.Errorf("loser claims success: %q", loser.Stdout)
 			}
 			w := writers[winner]
-			wantFields(t, "stored", after, map[string]string{
+			clitest.WantFields(t, "stored", after, map[string]string{
 				"metadata.labels":   `{"writer":"` + w + `"}`,
 				"spec.nodeSelector": `"writer == '` + w + `'"`,
 			})
@@ -94,7 +96,7 @@ func TestConcurrentPatchesAllLand(t *testing.T) {
 		}
 	}
 	after, _ := c.getYAML(t, "gnetset", "blocked-ranges")
-	wantFields(t, "labels", after, map[string]string{
+	clitest.WantFields(t, "labels", after, map[string]string{
 		"metadata.labels": `{"k0":"set","k1":"set","k2":"set","k3":"set","role":"blocked"}`,
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencalico/calicoctl/e2e/clitest"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -261,35 +262,35 @@ func roundTrip(t *testing.T, c *cluster, kc kindCase) {
 	// create
 	file := testdata(t, "kinds/"+lower+".yaml")
 	out, errOut, code := c.run(t, "", with("create", "-f", file)...)
-	wantExact(t, "create stdout", out, fmt.Sprintf("Successfully created 1 '%s' resource(s)\n", kc.kind))
-	wantExact(t, "create stderr", errOut, "")
+	clitest.WantExact(t, "create stdout", out, fmt.Sprintf("Successfully created 1 '%s' resource(s)\n", kc.kind))
+	clitest.WantExact(t, "create stderr", errOut, "")
 	if code != 0 {
 		t.Fatalf("create exit %d", code)
 	}
 
 	// get -o yaml
 	obj, _ := c.getYAML(t, with(kc.word, kc.name)...)
-	wantFields(t, "after create", obj, map[string]string{
+	clitest.WantFields(t, "after create", obj, map[string]string{
 		"apiVersion": `"projectcalico.org/v3"`, "kind": `"` + kc.kind + `"`, "metadata.name": `"` + kc.name + `"`,
 	})
 	if kc.ns == "" {
-		wantFields(t, "after create", obj, map[string]string{"metadata.namespace": "<absent>"})
+		clitest.WantFields(t, "after create", obj, map[string]string{"metadata.namespace": "<absent>"})
 	}
-	wantFields(t, "after create", obj, kc.want)
-	rv1, uid, created := wantServerMeta(t, "after create", obj)
+	clitest.WantFields(t, "after create", obj, kc.want)
+	rv1, uid, created := clitest.WantServerMeta(t, "after create", obj)
 
 	// replace an edited copy (resourceVersion kept: it is current)
-	obj.set(t, kc.editPath, kc.editValue)
-	edited := writeFile(t, lower+"-edited.yaml", obj.yaml(t))
+	obj.Set(t, kc.editPath, kc.editValue)
+	edited := clitest.WriteFile(t, lower+"-edited.yaml", obj.YAML(t))
 	out, errOut, code = c.run(t, "", with("replace", "-f", edited)...)
-	wantExact(t, "replace stdout", out, fmt.Sprintf("Successfully replaced 1 '%s' resource(s)\n", kc.kind))
-	wantExact(t, "replace stderr", errOut, "")
+	clitest.WantExact(t, "replace stdout", out, fmt.Sprintf("Successfully replaced 1 '%s' resource(s)\n", kc.kind))
+	clitest.WantExact(t, "replace stderr", errOut, "")
 	if code != 0 {
 		t.Fatalf("replace exit %d", code)
 	}
 	obj, _ = c.getYAML(t, with(kc.word, kc.name)...)
-	wantFields(t, "after replace", obj, map[string]string{kc.editPath: kc.editWant})
-	rv2, uid2, created2 := wantServerMeta(t, "after replace", obj)
+	clitest.WantFields(t, "after replace", obj, map[string]string{kc.editPath: kc.editWant})
+	rv2, uid2, created2 := clitest.WantServerMeta(t, "after replace", obj)
 	if rv2 == rv1 || uid2 != uid || created2 != created {
 		t.Errorf("after replace: rv %s->%s uid %s->%s created %s->%s; want a new rv and the same uid/creationTimestamp",
 			rv1, rv2, uid, uid2, created, created2)
@@ -297,17 +298,17 @@ func roundTrip(t *testing.T, c *cluster, kc kindCase) {
 
 	// patch
 	out, errOut, code = c.run(t, "", with("patch", kc.word, kc.name, "-p", kc.patch)...)
-	wantExact(t, "patch stdout", out, fmt.Sprintf("Successfully patched 1 '%s' resource\n", kc.kind))
-	wantExact(t, "patch stderr", errOut, "")
+	clitest.WantExact(t, "patch stdout", out, fmt.Sprintf("Successfully patched 1 '%s' resource\n", kc.kind))
+	clitest.WantExact(t, "patch stderr", errOut, "")
 	if code != 0 {
 		t.Fatalf("patch exit %d", code)
 	}
 	obj, _ = c.getYAML(t, with(kc.word, kc.name)...)
-	wantFields(t, "after patch", obj, map[string]string{kc.patchPath: kc.patchWant})
+	clitest.WantFields(t, "after patch", obj, map[string]string{kc.patchPath: kc.patchWant})
 	if kc.editPath != kc.patchPath {
-		wantFields(t, "after patch", obj, map[string]string{kc.editPath: kc.editWant})
+		clitest.WantFields(t, "after patch", obj, map[string]string{kc.editPath: kc.editWant})
 	}
-	labelsBefore := obj.str("metadata.labels")
+	labelsBefore := obj.Str("metadata.labels")
 
 	// label: set, refuse to overwrite silently, overwrite, remove
 	labelSteps := []struct {
@@ -326,34 +327,34 @@ func roundTrip(t *testing.T, c *cluster, kc kindCase) {
 	for _, st := range labelSteps {
 		out, errOut, code = c.run(t, "", with(append([]string{"label", kc.word, kc.name}, st.args...)...)...)
 		what := "label " + strings.Join(st.args, " ")
-		wantExact(t, what+" stdout", out, st.stdout)
-		wantExact(t, what+" stderr", errOut, st.stderr)
+		clitest.WantExact(t, what+" stdout", out, st.stdout)
+		clitest.WantExact(t, what+" stderr", errOut, st.stderr)
 		if code != st.code {
 			t.Errorf("%s: exit %d, want %d", what, code, st.code)
 		}
 		obj, _ = c.getYAML(t, with(kc.word, kc.name)...)
-		labels, _ := obj.lookup("metadata.labels")
+		labels, _ := obj.Lookup("metadata.labels")
 		got := "<absent>"
 		if m, ok := labels.(map[string]any); ok {
-			got = object(m).str("e2e")
+			got = object(m).Str("e2e")
 		}
 		if got != st.labelNow {
 			t.Errorf("%s: label e2e = %s, want %s", what, got, st.labelNow)
 		}
 	}
 	// The labels the manifest or the client set survive label edits.
-	wantFields(t, "after label", obj, map[string]string{"metadata.labels": labelsBefore})
+	clitest.WantFields(t, "after label", obj, map[string]string{"metadata.labels": labelsBefore})
 
 	// delete, then it is gone
 	out, errOut, code = c.run(t, "", with("delete", kc.word, kc.name)...)
-	wantExact(t, "delete stdout", out, fmt.Sprintf("Successfully deleted 1 '%s' resource(s)\n", kc.kind))
-	wantExact(t, "delete stderr", errOut, "")
+	clitest.WantExact(t, "delete stdout", out, fmt.Sprintf("Successfully deleted 1 '%s' resource(s)\n", kc.kind))
+	clitest.WantExact(t, "delete stderr", errOut, "")
 	if code != 0 {
 		t.Fatalf("delete exit %d", code)
 	}
 	out, errOut, code = c.run(t, "", with("get", kc.word, kc.name)...)
-	wantExact(t, "get after delete stdout", out, "")
-	wantExact(t, "get after delete stderr", errOut, "resource does not exist: "+key+" with error: <nil>\n")
+	clitest.WantExact(t, "get after delete stdout", out, "")
+	clitest.WantExact(t, "get after delete stderr", errOut, "resource does not exist: "+key+" with error: <nil>\n")
 	if code != 1 {
 		t.Errorf("get after delete: exit %d, want 1", code)
 	}
@@ -366,46 +367,46 @@ func TestClusterInformation(t *testing.T) {
 	c := newCluster(t)
 	obj, _ := c.getYAML(t, "clusterinformation", "default")
 	ver := strings.TrimPrefix(strings.SplitN(c.mustRun(t, "", "version", "--client"), "\n", 2)[0], "Client Version:")
-	wantFields(t, "initial", obj, map[string]string{
+	clitest.WantFields(t, "initial", obj, map[string]string{
 		"kind":                "\"ClusterInformation\"",
 		"spec.calicoVersion":  `"` + strings.TrimSpace(ver) + `"`,
 		"spec.clusterType":    `"etcd"`,
 		"spec.datastoreReady": `true`,
 	})
-	if guid, _ := mustString(obj, "spec.clusterGUID"); len(guid) != 32 {
+	if guid, _ := clitest.MustString(obj, "spec.clusterGUID"); len(guid) != 32 {
 		t.Errorf("clusterGUID %q: want 32 hex digits", guid)
 	}
-	wantServerMeta(t, "initial", obj)
+	clitest.WantServerMeta(t, "initial", obj)
 
 	file := testdata(t, "kinds/clusterinformation.yaml")
 	out, errOut, code := c.run(t, "", "create", "-f", file)
-	wantExact(t, "create stdout", out, "")
-	wantContains(t, "create stderr", errOut, "failed to create 'ClusterInformation' resource: [resource already exists: ClusterInformation(default) with error: <nil>")
+	clitest.WantExact(t, "create stdout", out, "")
+	clitest.WantContains(t, "create stderr", errOut, "failed to create 'ClusterInformation' resource: [resource already exists: ClusterInformation(default) with error: <nil>")
 	if code != 1 {
 		t.Errorf("create: exit %d, want 1", code)
 	}
 	out, errOut, code = c.run(t, "", "apply", "-f", file)
-	wantExact(t, "apply stdout", out, "")
-	wantContains(t, "apply stderr", errOut, "operation apply is not supported on ClusterInformation(default): resource is readonly")
+	clitest.WantExact(t, "apply stdout", out, "")
+	clitest.WantContains(t, "apply stderr", errOut, "operation apply is not supported on ClusterInformation(default): resource is readonly")
 	if code != 1 {
 		t.Errorf("apply: exit %d, want 1", code)
 	}
 
-	obj.set(t, "spec.datastoreReady", false)
-	out, errOut, code = c.run(t, "", "replace", "-f", writeFile(t, "ci.yaml", obj.yaml(t)))
-	wantExact(t, "replace stdout", out, "Successfully replaced 1 'ClusterInformation' resource(s)\n")
+	obj.Set(t, "spec.datastoreReady", false)
+	out, errOut, code = c.run(t, "", "replace", "-f", clitest.WriteFile(t, "ci.yaml", obj.YAML(t)))
+	clitest.WantExact(t, "replace stdout", out, "Successfully replaced 1 'ClusterInformation' resource(s)\n")
 	if code != 0 {
 		t.Errorf("replace: exit %d, stderr %q", code, errOut)
 	}
 	out = c.mustRun(t, "", "patch", "clusterinfo", "default", "-p", `{"spec":{"clusterType":"etcd,bgp"}}`)
-	wantExact(t, "patch stdout", out, "Successfully patched 1 'ClusterInformation' resource\n")
+	clitest.WantExact(t, "patch stdout", out, "Successfully patched 1 'ClusterInformation' resource\n")
 	out = c.mustRun(t, "", "label", "clusterinformations", "default", "owner=e2e")
-	wantExact(t, "label stdout", out, "Successfully set label owner on clusterinformation default\n")
+	clitest.WantExact(t, "label stdout", out, "Successfully set label owner on clusterinformation default\n")
 	after, _ := c.getYAML(t, "clusterinformation", "default")
-	wantFields(t, "after edits", after, map[string]string{
+	clitest.WantFields(t, "after edits", after, map[string]string{
 		"spec.datastoreReady": `false`,
 		"spec.clusterType":    `"etcd,bgp"`,
-		"spec.clusterGUID":    obj.str("spec.clusterGUID"),
+		"spec.clusterGUID":    obj.Str("spec.clusterGUID"),
 		"metadata.labels":     `{"owner":"e2e"}`,
 	})
 }

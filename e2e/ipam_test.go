@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/opencalico/calicoctl/e2e/clitest"
 )
 
 // ipamSeed is the seed-000 scenario: a /16 pool and nodes; addresses are then
@@ -40,14 +42,14 @@ func seedIPAM(t *testing.T, c *cluster) {
 	t.Helper()
 	c.mustRun(t, ipamSeed, "create", "-f", "-")
 	out := c.mustRun(t, "", "ipam", "assign", "--node=n1", "--handle=h-n1a", "--ip=10.244.1.0")
-	wantExact(t, "assign --ip", out, "Successfully assigned IP address 10.244.1.0 to handle h-n1a on node n1\n")
+	clitest.WantExact(t, "assign --ip", out, "Successfully assigned IP address 10.244.1.0 to handle h-n1a on node n1\n")
 	out = c.mustRun(t, "", "ipam", "assign", "--node=n1", "--handle=h-n1b", "--num=6")
 	if n := strings.Count(out, "Successfully assigned IP address 10.244.1."); n != 6 {
 		t.Fatalf("assign --num=6 gave %d addresses in 10.244.1.0/26:\n%s", n, out)
 	}
 	c.mustRun(t, "", "ipam", "assign", "--node=n2", "--handle=h-n2a", "--ip=10.244.2.0")
 	out = c.mustRun(t, "", "ipam", "assign", "--node=n2", "--handle=h-n2b", "--num=2")
-	wantContains(t, "assign n2", out, "10.244.2.1 to handle h-n2b", "10.244.2.2 to handle h-n2b")
+	clitest.WantContains(t, "assign n2", out, "10.244.2.1 to handle h-n2b", "10.244.2.2 to handle h-n2b")
 	c.mustRun(t, "", "ipam", "assign", "--node=n3", "--handle=h-n3", "--ip=10.244.1.10")
 }
 
@@ -107,17 +109,17 @@ func TestIPAMShow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantExact(t, strings.Join(tt.args, " "), c.mustRun(t, "", tt.args...), tt.want)
+			clitest.WantExact(t, strings.Join(tt.args, " "), c.mustRun(t, "", tt.args...), tt.want)
 		})
 	}
 	out := c.mustRun(t, "", "ipam", "show", "--node=n2")
-	wantContains(t, "show --node=n2", out, "Blocks affine to node n2:", "| Block    | 10.244.2.0/26 |",
+	clitest.WantContains(t, "show --node=n2", out, "Blocks affine to node n2:", "| Block    | 10.244.2.0/26 |",
 		"Addresses assigned to node n2:", "| 10.244.2.2 | 10.244.2.0/26 | n2          | h-n2b  |")
 	if strings.Contains(out, "10.244.1.") {
 		t.Errorf("show --node=n2 lists n1's addresses:\n%s", out)
 	}
 	out = c.mustRun(t, "", "ipam", "show", "--node=n3")
-	wantContains(t, "show --node=n3", out, "No blocks are affine to node n3.", "| 10.244.1.10 | 10.244.1.0/26 | n1 ")
+	clitest.WantContains(t, "show --node=n3", out, "No blocks are affine to node n3.", "| 10.244.1.10 | 10.244.1.0/26 | n1 ")
 }
 
 // wepYAML is a workload endpoint on node using ips.
@@ -141,7 +143,7 @@ func TestIPAMCheckAndRelease(t *testing.T) {
 	c.mustRun(t, weps, "create", "-f", "-")
 
 	out := c.mustRun(t, "", "ipam", "check", "--show-problem-ips")
-	wantContains(t, "check", out, "Found 2 IPAM blocks.", "Found 1 active IP pools.", "Found 10 workload IPs.",
+	clitest.WantContains(t, "check", out, "Found 2 IPAM blocks.", "Found 1 active IP pools.", "Found 10 workload IPs.",
 		"10.244.2.2 leaked", "Found 1 IPs that are allocated in IPAM but not actually in use.",
 		"Check complete; found 1 problems.\n")
 
@@ -170,7 +172,7 @@ func TestIPAMCheckAndRelease(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "datastore is not locked") {
 		t.Errorf("release from report while unlocked: exit %d, stderr %q", code, errOut)
 	}
-	wantExact(t, "lock", c.mustRun(t, "", "datastore", "migrate", "lock"), "Datastore locked.\n")
+	clitest.WantExact(t, "lock", c.mustRun(t, "", "datastore", "migrate", "lock"), "Datastore locked.\n")
 	_, errOut, code = c.run(t, "", "ipam", "release", "--from-report", r0)
 	if code != 1 || !strings.Contains(errOut, "stale") {
 		t.Errorf("release from a stale report: exit %d, stderr %q", code, errOut)
@@ -178,24 +180,24 @@ func TestIPAMCheckAndRelease(t *testing.T) {
 	r1 := filepath.Join(dir, "r1.json")
 	c.mustRun(t, "", "ipam", "check", "-o", r1)
 	out = c.mustRun(t, "", "ipam", "release", "--from-report", r1)
-	wantExact(t, "release --from-report", out, "Releasing 1 old IPs...\n.\nReleased 1 IPs successfully\nYou may now unlock the data store.\n")
-	wantExact(t, "unlock", c.mustRun(t, "", "datastore", "migrate", "unlock"), "Datastore unlocked.\n")
+	clitest.WantExact(t, "release --from-report", out, "Releasing 1 old IPs...\n.\nReleased 1 IPs successfully\nYou may now unlock the data store.\n")
+	clitest.WantExact(t, "unlock", c.mustRun(t, "", "datastore", "migrate", "unlock"), "Datastore unlocked.\n")
 	out = c.mustRun(t, "", "ipam", "check")
-	wantContains(t, "check after release", out, "Check complete; found 0 problems.\n")
-	wantExact(t, "show --ip", c.mustRun(t, "", "ipam", "show", "--ip=10.244.2.2"), "10.244.2.2 is not assigned\n")
+	clitest.WantContains(t, "check after release", out, "Check complete; found 0 problems.\n")
+	clitest.WantExact(t, "show --ip", c.mustRun(t, "", "ipam", "show", "--ip=10.244.2.2"), "10.244.2.2 is not assigned\n")
 
 	// Release by address and by handle.
-	wantExact(t, "release --ip", c.mustRun(t, "", "ipam", "release", "--ip=10.244.1.10"), "Successfully released IP address 10.244.1.10\n")
+	clitest.WantExact(t, "release --ip", c.mustRun(t, "", "ipam", "release", "--ip=10.244.1.10"), "Successfully released IP address 10.244.1.10\n")
 	_, errOut, code = c.run(t, "", "ipam", "release", "--ip=10.244.1.10")
 	if code != 1 || errOut != "IP address 10.244.1.10 is not assigned\n" {
 		t.Errorf("second release: exit %d, stderr %q", code, errOut)
 	}
-	wantExact(t, "release --handle", c.mustRun(t, "", "ipam", "release", "--handle=h-n1b"), "Successfully released 6 IP address(es) of handle h-n1b\n")
+	clitest.WantExact(t, "release --handle", c.mustRun(t, "", "ipam", "release", "--handle=h-n1b"), "Successfully released 6 IP address(es) of handle h-n1b\n")
 	out = c.mustRun(t, "", "ipam", "show", "--show-blocks")
-	wantContains(t, "show after releases", out, "| Block    | 10.244.2.0/26 |        64 | 2 (3%)     | 4 (6%)       | 58 (91%)     |", "| Block    | 10.244.1.0/26 |        64 | 1 (2%)     | 0 (0%)       | 63 (98%)     |")
+	clitest.WantContains(t, "show after releases", out, "| Block    | 10.244.2.0/26 |        64 | 2 (3%)     | 4 (6%)       | 58 (91%)     |", "| Block    | 10.244.1.0/26 |        64 | 1 (2%)     | 0 (0%)       | 63 (98%)     |")
 	// Now the workloads use addresses IPAM no longer records.
 	out = c.mustRun(t, "", "ipam", "check")
-	wantContains(t, "check after releases", out, "Found 7 in-use IPs that are in active IP pools but have no corresponding IPAM allocation.",
+	clitest.WantContains(t, "check after releases", out, "Found 7 in-use IPs that are in active IP pools but have no corresponding IPAM allocation.",
 		"Check complete; found 7 problems.")
 }
 
@@ -209,10 +211,10 @@ func TestIPAMSplitAndConfigure(t *testing.T) {
 	}
 	c.mustRun(t, "", "datastore", "migrate", "lock")
 	out := c.mustRun(t, "", "ipam", "split", "2", "--cidr=10.0.0.0/24")
-	wantExact(t, "split", out, "IP Pool p was successfully split into 2 smaller pools.\n"+
+	clitest.WantExact(t, "split", out, "IP Pool p was successfully split into 2 smaller pools.\n"+
 		"Created split-p-0 with CIDR 10.0.0.0/25.\nCreated split-p-1 with CIDR 10.0.0.128/25.\n")
 	out = c.mustRun(t, "", "get", "ippool", "-o", "yaml")
-	wantContains(t, "pools after split", out, "name: split-p-0", "cidr: 10.0.0.128/25", "natOutgoing: true")
+	clitest.WantContains(t, "pools after split", out, "name: split-p-0", "cidr: 10.0.0.128/25", "natOutgoing: true")
 	if strings.Contains(out, "name: p\n") {
 		t.Errorf("the old pool survived the split:\n%s", out)
 	}
@@ -240,7 +242,7 @@ func TestIPAMSplitAndConfigure(t *testing.T) {
 		}
 	}
 	out = c.mustRun(t, "", "ipam", "show", "--show-configuration")
-	wantContains(t, "configuration", out, "| StrictAffinity               | true      |", "| MaxBlocksPerHost             |         4 |")
+	clitest.WantContains(t, "configuration", out, "| StrictAffinity               | true      |", "| MaxBlocksPerHost             |         4 |")
 }
 
 func TestIPAMBadInput(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/opencalico/calicoctl/e2e/clitest"
 )
 
 // versionLine matches one `calicoctl version` line: labels padded so that
@@ -50,8 +52,8 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version --client lines: %v", labels)
 	}
 
-	res := execCLI(t, binPath, t.TempDir(), env{"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": "http://127.0.0.1:1"}, "", "version")
-	wantContains(t, "unreachable", res.Stdout, "Client Version:", "Unable to detect installed Calico version")
+	res := clitest.Exec(t, binPath, t.TempDir(), env{"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": "http://127.0.0.1:1"}, "", "version")
+	clitest.WantContains(t, "unreachable", res.Stdout, "Client Version:", "Unable to detect installed Calico version")
 }
 
 func TestVersionMismatch(t *testing.T) {
@@ -62,7 +64,7 @@ func TestVersionMismatch(t *testing.T) {
 	c.mustRun(t, "", "create", "-f", testdata(t, "kinds/ippool.yaml"))
 
 	out := c.mustRun(t, "", "patch", "clusterinformation", "default", "-p", `{"spec":{"calicoVersion":"v3.20.0"}}`)
-	wantExact(t, "patch", out, "Successfully patched 1 'ClusterInformation' resource\n")
+	clitest.WantExact(t, "patch", out, "Successfully patched 1 'ClusterInformation' resource\n")
 
 	mismatch := "version mismatch.\nClient Version:   " + client + "\nCluster Version:  3.20.0\nUse --allow-version-mismatch to override\n"
 	for _, args := range [][]string{
@@ -73,21 +75,21 @@ func TestVersionMismatch(t *testing.T) {
 		{"patch", "ippool", "pool-blue", "-p", `{"spec":{"disabled":true}}`},
 	} {
 		res := c.runEnv(t, nil, "", args...)
-		wantExact(t, strings.Join(args, " ")+" stderr", res.Stderr, mismatch)
+		clitest.WantExact(t, strings.Join(args, " ")+" stderr", res.Stderr, mismatch)
 		if res.Code != 1 || res.Stdout != "" {
 			t.Errorf("%v: exit %d stdout %q", args, res.Code, res.Stdout)
 		}
 	}
 	// Nothing above was written.
 	obj, _ := c.getYAML(t, "--allow-version-mismatch", "ippool", "pool-blue")
-	wantFields(t, "untouched", obj, map[string]string{"spec.disabled": "<absent>", "metadata.labels": "<absent>"})
+	clitest.WantFields(t, "untouched", obj, map[string]string{"spec.disabled": "<absent>", "metadata.labels": "<absent>"})
 
 	want := "NAME        CIDR           SELECTOR   \npool-blue   10.96.0.0/20   all()      \n\n"
 	out = c.mustRun(t, "", "--allow-version-mismatch", "get", "ippool")
-	wantExact(t, "--allow-version-mismatch", out, want)
+	clitest.WantExact(t, "--allow-version-mismatch", out, want)
 	for _, val := range []string{"true", "1"} {
 		res := c.runEnv(t, env{"CALICO_ALLOW_VERSION_MISMATCH": val}, "", "get", "ippool")
-		wantExact(t, "CALICO_ALLOW_VERSION_MISMATCH="+val, res.Stdout, want)
+		clitest.WantExact(t, "CALICO_ALLOW_VERSION_MISMATCH="+val, res.Stdout, want)
 		if res.Code != 0 {
 			t.Errorf("CALICO_ALLOW_VERSION_MISMATCH=%s: exit %d stderr %q", val, res.Code, res.Stderr)
 		}
@@ -103,13 +105,13 @@ func TestVersionMismatch(t *testing.T) {
 	}
 	// Back to the client's version: the check passes again.
 	c.mustRun(t, "", "--allow-version-mismatch", "patch", "clusterinfo", "default", "-p", `{"spec":{"calicoVersion":"`+client+`"}}`)
-	wantExact(t, "matching again", c.mustRun(t, "", "get", "ippool"), want)
+	clitest.WantExact(t, "matching again", c.mustRun(t, "", "get", "ippool"), want)
 }
 
 func TestConfigView(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
-	res := execCLI(t, binPath, home, env{
+	res := clitest.Exec(t, binPath, home, env{
 		"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": "http://10.0.0.1:2379",
 		"ETCD_USERNAME": "calico", "ETCD_PASSWORD": "s3cr3t-pw",
 	}, "", "config", "view")
@@ -139,26 +141,26 @@ func TestConfigView(t *testing.T) {
 	}
 
 	// CALICO_<NAME> wins over <NAME>.
-	res = execCLI(t, binPath, home, env{
+	res = clitest.Exec(t, binPath, home, env{
 		"CALICO_ETCD_ENDPOINTS": "http://10.0.0.2:2379", "ETCD_ENDPOINTS": "http://10.0.0.1:2379",
 	}, "", "config", "view", "-o", "yaml")
-	wantContains(t, "CALICO_ prefix", res.Stdout, "source: env CALICO_ETCD_ENDPOINTS\n  value: http://10.0.0.2:2379\n")
+	clitest.WantContains(t, "CALICO_ prefix", res.Stdout, "source: env CALICO_ETCD_ENDPOINTS\n  value: http://10.0.0.2:2379\n")
 }
 
 func TestCompletion(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
 	for _, shell := range []string{"bash", "zsh", "fish"} {
-		res := execCLI(t, binPath, home, nil, "", "completion", shell)
+		res := clitest.Exec(t, binPath, home, nil, "", "completion", shell)
 		if res.Code != 0 || len(res.Stdout) < 500 {
 			t.Errorf("completion %s: exit %d, %d bytes", shell, res.Code, len(res.Stdout))
 		}
 	}
-	res := execCLI(t, binPath, home, nil, "", "completion", "bash")
-	wantContains(t, "bash completion", res.Stdout, "# bash completion", "complete -o default -o nospace -F __start_calicoctl calicoctl")
+	res := clitest.Exec(t, binPath, home, nil, "", "completion", "bash")
+	clitest.WantContains(t, "bash completion", res.Stdout, "# bash completion", "complete -o default -o nospace -F __start_calicoctl calicoctl")
 	// Dynamic completion of kinds (what the script calls).
-	res = execCLI(t, binPath, home, nil, "", "__complete", "get", "")
-	wantContains(t, "kind completion", res.Stdout, "ippools\n", "globalnetworkpolicies\n", "workloadendpoints\n")
+	res = clitest.Exec(t, binPath, home, nil, "", "__complete", "get", "")
+	clitest.WantContains(t, "kind completion", res.Stdout, "ippools\n", "globalnetworkpolicies\n", "workloadendpoints\n")
 }
 
 func TestKubectlPlugin(t *testing.T) {
@@ -171,19 +173,19 @@ func TestKubectlPlugin(t *testing.T) {
 		{"version", "--client"},
 	} {
 		direct := c.runEnv(t, nil, "", args...)
-		plugin := execCLI(t, pluginPath, c.home, c.env(), "", args...)
+		plugin := clitest.Exec(t, pluginPath, c.home, c.env(), "", args...)
 		if direct.Code != 0 || plugin != direct {
 			t.Errorf("%v: calicoctl and kubectl-calico differ:\ncalicoctl: %+v\nkubectl-calico: %+v", args, direct, plugin)
 		}
 	}
-	out := execCLI(t, pluginPath, c.home, c.env(), "", "apply", "-f", testdata(t, "kinds/bgppeer.yaml"))
-	wantExact(t, "plugin apply", out.Stdout, "Successfully applied 1 'BGPPeer' resource(s)\n")
+	out := clitest.Exec(t, pluginPath, c.home, c.env(), "", "apply", "-f", testdata(t, "kinds/bgppeer.yaml"))
+	clitest.WantExact(t, "plugin apply", out.Stdout, "Successfully applied 1 'BGPPeer' resource(s)\n")
 }
 
 func TestKubectlPluginHelp(t *testing.T) {
 	t.Parallel()
-	res := execCLI(t, binPath, t.TempDir(), nil, "", "--help")
-	wantContains(t, "calicoctl help", res.Stdout, "\n  calicoctl [command]\n")
-	res = execCLI(t, pluginPath, t.TempDir(), nil, "", "--help")
-	wantContains(t, "kubectl-calico help", res.Stdout, "\n  kubectl calico [command]\n", "kubectl calico [command] --help")
+	res := clitest.Exec(t, binPath, t.TempDir(), nil, "", "--help")
+	clitest.WantContains(t, "calicoctl help", res.Stdout, "\n  calicoctl [command]\n")
+	res = clitest.Exec(t, pluginPath, t.TempDir(), nil, "", "--help")
+	clitest.WantContains(t, "kubectl-calico help", res.Stdout, "\n  kubectl calico [command]\n", "kubectl calico [command] --help")
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,67 +19,19 @@ import (
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/datastore/datastoretest"
 	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/internal/crds"
 	"github.com/opencalico/calicoctl/resources"
 )
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 
-var crdOnce struct {
-	sync.Once
-	err error
-}
-
 // server returns the package's shared API server with the Calico CRDs.
 func server(t *testing.T) *kubetest.APIServer {
 	t.Helper()
 	srv := kubetest.Shared(t)
-	crdOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		crdOnce.err = installCRDs(ctx, srv, nil)
-	})
-	if crdOnce.err != nil {
-		t.Fatalf("install CRDs: %v", crdOnce.err)
-	}
+	kubecrd.Install(t, srv)
 	return srv
-}
-
-// installCRDs applies CRDs (nil: all) and waits until discovery serves them.
-// (It does not use Install's own wait, which can trip over a CRD whose
-// status has no conditions yet.)
-func installCRDs(ctx context.Context, srv *kubetest.APIServer, list []*crds.CustomResourceDefinition) error {
-	if list == nil {
-		var err error
-		if list, err = crds.All(); err != nil {
-			return err
-		}
-	}
-	if _, err := crds.Install(ctx, srv.RESTConfig(), crds.InstallOptions{CRDs: list, EstablishTimeout: -1}); err != nil {
-		return err
-	}
-	b, err := New(ctx, Config{Kubeconfig: srv.Kubeconfig, SkipCRDCheck: true})
-	if err != nil {
-		return err
-	}
-	for {
-		missing := ""
-		for _, c := range list {
-			plural, _, _ := strings.Cut(c.Name, ".")
-			if err := b.requireCRD(plural); err != nil {
-				missing = c.Name
-				break
-			}
-		}
-		if missing == "" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("CRD %s not served: %w", missing, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -501,7 +452,7 @@ func TestCRDsMissing(t *testing.T) {
 			pools = append(pools, c)
 		}
 	}
-	if err := installCRDs(ctx, srv, pools); err != nil {
+	if err := kubecrd.InstallList(ctx, srv, pools); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.List(ctx, datastore.ListOptions{Kind: "IPPool"}); err != nil {

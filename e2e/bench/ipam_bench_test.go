@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -183,7 +180,7 @@ func ipamCluster(b *testing.B) string {
 	b.Helper()
 	ep := startEtcd(b)
 	begin := time.Now()
-	out, _ := ipamCalicoctl(b, ep, "apply", "-f", ipamResources(b))
+	out, _ := calicoctl(b, ep, "apply", "-f", ipamResources(b))
 	if !strings.Contains(out, "Successfully applied") {
 		b.Fatalf("apply: %q", out)
 	}
@@ -192,71 +189,30 @@ func ipamCluster(b *testing.B) string {
 	return ep
 }
 
-// ipamCalicoctl runs one command against etcd at endpoint and returns its
-// stdout and its own peak RSS in MiB (through GNU time when installed: with
-// vfork, the direct child's ru_maxrss counts this process's resident set).
-func ipamCalicoctl(b *testing.B, endpoint string, args ...string) (string, float64) {
-	b.Helper()
-	rssFile := filepath.Join(b.TempDir(), "rss")
-	name, argv := binary, args
-	_, err := os.Stat(gnuTime)
-	useTime := err == nil
-	if useTime {
-		name, argv = gnuTime, append([]string{"-f", "%M", "-o", rssFile, binary}, args...)
-	}
-	cmd := exec.Command(name, argv...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir(), "DATASTORE_TYPE=etcdv3", "ETCD_ENDPOINTS=" + endpoint}
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("calicoctl %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
-	}
-	if !useTime {
-		return out.String(), float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
-	}
-	data, err := os.ReadFile(rssFile)
-	if err != nil {
-		b.Fatal(err)
-	}
-	kib, err := strconv.ParseFloat(strings.TrimSpace(string(data)), 64)
-	if err != nil {
-		b.Fatalf("GNU time output %q: %v", data, err)
-	}
-	return out.String(), kib / 1024
-}
-
 // BenchmarkIPAMShowBlocks: `calicoctl ipam show --show-blocks` over 1,000
 // blocks and 50,000 addresses.
 func BenchmarkIPAMShowBlocks(b *testing.B) {
 	ep := ipamCluster(b)
-	var rss float64
-	b.ResetTimer()
-	for b.Loop() {
-		out, r := ipamCalicoctl(b, ep, "ipam", "show", "--show-blocks")
-		rss = max(rss, r)
+	show := func() (string, float64) { return calicoctl(b, ep, "ipam", "show", "--show-blocks") }
+	measure(b, show, func(out string) {
 		if n := strings.Count(out, "| Block "); n != ipamBlocks {
 			b.Fatalf("output has %d block rows, want %d:\n%.2000s", n, ipamBlocks, out)
 		}
 		if !strings.Contains(out, "50000 (76%)") {
 			b.Fatalf("pool row does not show 50000 in use:\n%.1000s", out)
 		}
-	}
-	b.ReportMetric(rss, "peakRSS-MiB")
+	})
 }
 
 // BenchmarkIPAMCheck: `calicoctl ipam check` over the same cluster, where
 // every allocation is used by a WorkloadEndpoint (no problems).
 func BenchmarkIPAMCheck(b *testing.B) {
 	ep := ipamCluster(b)
-	var rss float64
-	b.ResetTimer()
-	for b.Loop() {
-		out, r := ipamCalicoctl(b, ep, "ipam", "check")
-		rss = max(rss, r)
+	check := func() (string, float64) { return calicoctl(b, ep, "ipam", "check") }
+	measure(b, check, func(out string) {
 		if !strings.Contains(out, fmt.Sprintf("IPAM blocks record %d allocations.", ipamAddrs)) ||
 			!strings.Contains(out, "Check complete; found 0 problems.") {
 			b.Fatalf("unexpected check output:\n%.3000s", out)
 		}
-	}
-	b.ReportMetric(rss, "peakRSS-MiB")
+	})
 }

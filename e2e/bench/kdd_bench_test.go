@@ -5,12 +5,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,43 +30,11 @@ const (
 	setupWorker = 64
 )
 
-// gnuTime is GNU time, used to read the command's own peak RSS: Go starts
-// children with vfork, and Linux then counts the parent's (this benchmark
-// process's) resident set in the child's ru_maxrss, so the rusage from
-// wait4 would report max(parent, child).
-const gnuTime = "/usr/bin/time"
-
 // kddCalicoctl runs one command against the API server behind kubeconfig
-// and returns its stdout and peak RSS in MiB (through GNU time when
-// installed, else the inflated ru_maxrss of the direct child).
+// and returns its stdout and its own peak RSS in MiB.
 func kddCalicoctl(b *testing.B, kubeconfig string, args ...string) (string, float64) {
 	b.Helper()
-	rssFile := filepath.Join(b.TempDir(), "rss")
-	name, argv := binary, args
-	useTime := false
-	if _, err := os.Stat(gnuTime); err == nil {
-		name, argv, useTime = gnuTime, append([]string{"-f", "%M", "-o", rssFile, binary}, args...), true
-	}
-	cmd := exec.Command(name, argv...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir(), "DATASTORE_TYPE=kubernetes", "KUBECONFIG=" + kubeconfig}
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("calicoctl %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
-	}
-	if useTime {
-		data, err := os.ReadFile(rssFile)
-		if err != nil {
-			b.Fatal(err)
-		}
-		kib, err := strconv.ParseFloat(strings.TrimSpace(string(data)), 64)
-		if err != nil {
-			b.Fatalf("GNU time output %q: %v", data, err)
-		}
-		return out.String(), kib / 1024
-	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return out.String(), float64(ru.Maxrss) / 1024
+	return runBinary(b, []string{"DATASTORE_TYPE=kubernetes", "KUBECONFIG=" + kubeconfig}, args...)
 }
 
 // startKDD starts an API server and installs the Calico CRDs through the CLI.
@@ -194,17 +159,12 @@ spec:
 // at least want data rows.
 func benchmarkKDDGet(b *testing.B, kubeconfig string, want int, args ...string) {
 	b.Helper()
-	var rss float64
-	b.ResetTimer()
-	for b.Loop() {
-		out, r := kddCalicoctl(b, kubeconfig, args...)
-		rss = max(rss, r)
+	measure(b, func() (string, float64) { return kddCalicoctl(b, kubeconfig, args...) }, func(out string) {
 		// Header and the trailing empty line are not rows.
 		if rows := strings.Count(out, "\n") - 2; rows < want {
 			b.Fatalf("calicoctl %s: %d rows, want %d", strings.Join(args, " "), rows, want)
 		}
-	}
-	b.ReportMetric(rss, "peakRSS-MiB")
+	})
 }
 
 // BenchmarkKDDGetWEPsAllNamespaces: `calicoctl get wep -A` over 10,000 pods.

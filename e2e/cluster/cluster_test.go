@@ -34,7 +34,7 @@ func TestPrivilegedVXLANAlways(t *testing.T) {
 	}
 	// Pod delete frees the address and the routes on every node.
 	n2.DeletePod(x)
-	c.waitFor("x's route gone from n2", 10*time.Second, func() bool {
+	c.WaitFor("x's route gone from n2", 10*time.Second, func() bool {
 		return !strings.Contains(c.Routes(n2.NS), x.IP+" dev cali")
 	})
 	if out := c.MustCalicoctl("ipam", "show", "--ip="+x.IP); !strings.Contains(out, "not assigned") {

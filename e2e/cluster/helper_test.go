@@ -210,7 +210,7 @@ func (h *Helper) Stop() {
 // startHelper starts a helper in the background; the cluster stops it.
 func (c *Cluster) startHelper(name, ns, mode, addr string) *Helper {
 	c.t.Helper()
-	h := &Helper{cmd: helperCmd(context.Background(), ns, mode, addr, ""), out: filepath.Join(c.dir, name+".log")}
+	h := &Helper{cmd: helperCmd(context.Background(), ns, mode, addr, ""), out: filepath.Join(c.Dir(), name+".log")}
 	f, err := os.Create(h.out)
 	if err != nil {
 		c.t.Fatal(err)
@@ -220,9 +220,7 @@ func (c *Cluster) startHelper(name, ns, mode, addr string) *Helper {
 	if err := h.cmd.Start(); err != nil {
 		c.t.Fatalf("start %s: %v", name, err)
 	}
-	c.mu.Lock()
-	c.procs = append(c.procs, h.cmd)
-	c.mu.Unlock()
+	c.Track(h.cmd)
 	return h
 }
 
@@ -230,7 +228,7 @@ func (c *Cluster) startHelper(name, ns, mode, addr string) *Helper {
 func (c *Cluster) EchoServer(p *Pod) *Helper {
 	c.t.Helper()
 	h := c.startHelper("echo-"+p.Name, p.NS, "serve", net.JoinHostPort(p.IP, echoPort))
-	c.waitFor("echo server in "+p.Name, 10*time.Second, func() bool {
+	c.WaitFor("echo server in "+p.Name, 10*time.Second, func() bool {
 		return strings.Contains(h.Output(), "listening")
 	})
 	return h
@@ -241,7 +239,7 @@ func (c *Cluster) EchoServer(p *Pod) *Helper {
 // server saw.
 func (c *Cluster) Dial(fromNS, ip string, timeout time.Duration) (peer string, err error) {
 	deadline := time.Now().Add(timeout)
-	msg := "hello-" + c.id
+	msg := "hello-" + c.ID()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		out, derr := helperCmd(ctx, fromNS, "dial", net.JoinHostPort(ip, echoPort), msg).CombinedOutput()

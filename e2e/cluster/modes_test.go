@@ -133,7 +133,7 @@ spec:
 	} else {
 		t.Log("this kernel has no IPIP: expecting the agents to say so")
 		for _, n := range []*Node{n1, n2} {
-			c.waitFor(n.Name+" logging the missing IPIP support", 15*time.Second, func() bool {
+			c.WaitFor(n.Name+" logging the missing IPIP support", 15*time.Second, func() bool {
 				return strings.Contains(n.AgentLog(), ipipLine)
 			})
 		}

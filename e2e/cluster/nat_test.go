@@ -20,7 +20,7 @@ func TestPrivilegedNATOutgoing(t *testing.T) {
 	a, x := n1.AddPod("a"), n2.AddPod("x")
 	out := c.AddOutside("out", outsideIP)
 	srv := c.startHelper("echo-outside", out, "serve", net.JoinHostPort(outsideIP, echoPort))
-	c.waitFor("the outside echo server", 10*time.Second, func() bool { return strings.Contains(srv.Output(), "listening") })
+	c.WaitFor("the outside echo server", 10*time.Second, func() bool { return strings.Contains(srv.Output(), "listening") })
 
 	for _, p := range []*Pod{a, x} {
 		peer, err := c.Dial(p.NS, outsideIP, 10*time.Second)
@@ -36,11 +36,11 @@ func TestPrivilegedNATOutgoing(t *testing.T) {
 	// the pool back through the nodes, as an unencapsulated network would).
 	c.PatchPool(defaultPool, `{"natOutgoing":false}`)
 	for _, p := range []*Pod{a, x} {
-		c.run("ip", "-n", out, "route", "replace", blockOf(p.IP, 26), "via", p.Node.IP)
+		c.Run("ip", "-n", out, "route", "replace", blockOf(p.IP, 26), "via", p.Node.IP)
 	}
 	for _, p := range []*Pod{a, x} {
 		var last string
-		c.waitFor(p.Name+" reaching the outside unmasqueraded (last peer "+last+")", 15*time.Second, func() bool {
+		c.WaitFor(p.Name+" reaching the outside unmasqueraded (last peer "+last+")", 15*time.Second, func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			b, err := helperCmd(ctx, p.NS, "dial", net.JoinHostPort(outsideIP, echoPort), "m").Output()
@@ -55,7 +55,7 @@ func TestPrivilegedNATOutgoing(t *testing.T) {
 	}
 	// Pod to pod never masquerades, whatever natOutgoing says.
 	c.PatchPool(defaultPool, `{"natOutgoing":true}`)
-	c.waitFor("masquerading again", 15*time.Second, func() bool {
+	c.WaitFor("masquerading again", 15*time.Second, func() bool {
 		peer, err := c.Dial(a.NS, outsideIP, time.Second)
 		return err == nil && peer == n1.IP
 	})

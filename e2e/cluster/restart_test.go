@@ -25,7 +25,7 @@ func TestPrivilegedAgentRestart(t *testing.T) {
 	progress := func(what string, beyond int) int {
 		t.Helper()
 		var n int
-		c.waitFor("the stream to pass "+what, 10*time.Second, func() bool {
+		c.WaitFor("the stream to pass "+what, 10*time.Second, func() bool {
 			n = StreamProgress(stream)
 			return n >= beyond
 		})
@@ -36,7 +36,7 @@ func TestPrivilegedAgentRestart(t *testing.T) {
 	routesBefore := c.Routes(n1.NS)
 	vxlanBefore := linkIndex(t, n1.NS, "vxlan.calico")
 	mon := exec.Command("ip", "-n", n1.NS, "monitor", "route")
-	monOut, err := os.Create(filepath.Join(c.dir, "n1-route-monitor.log"))
+	monOut, err := os.Create(filepath.Join(c.Dir(), "n1-route-monitor.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +45,7 @@ func TestPrivilegedAgentRestart(t *testing.T) {
 	if err := mon.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c.mu.Lock()
-	c.procs = append(c.procs, mon)
-	c.mu.Unlock()
+	c.Track(mon)
 
 	n1.StopAgent()
 	// While the agent is down the dataplane stays: the stream goes on.

@@ -26,7 +26,7 @@ func (c *Cluster) RouteTo(ns, dst string) string {
 func (c *Cluster) WaitRoute(ns, dst, want string) string {
 	c.t.Helper()
 	var got string
-	c.waitFor(fmt.Sprintf("route %s in %s to read %q (last: %q)", dst, ns, want, got), 15*time.Second, func() bool {
+	c.WaitFor(fmt.Sprintf("route %s in %s to read %q (last: %q)", dst, ns, want, got), 15*time.Second, func() bool {
 		got = c.RouteTo(ns, dst)
 		if want == "" {
 			return got == ""
@@ -71,7 +71,7 @@ func (c *Cluster) PatchPool(name, spec string) {
 // Apply writes yaml to a file and runs `calicoctl apply -f` on it.
 func (c *Cluster) Apply(yaml string) {
 	c.t.Helper()
-	f := filepath.Join(c.dir, fmt.Sprintf("apply-%d.yaml", time.Now().UnixNano()))
+	f := filepath.Join(c.Dir(), fmt.Sprintf("apply-%d.yaml", time.Now().UnixNano()))
 	if err := os.WriteFile(f, []byte(yaml), 0o644); err != nil {
 		c.t.Fatal(err)
 	}

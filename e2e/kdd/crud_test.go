@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencalico/calicoctl/e2e/clitest"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -236,8 +237,8 @@ func TestRoundTripEveryKind(t *testing.T) {
 // wantResult checks one invocation's stdout, stderr and exit code.
 func wantResult(t testing.TB, what string, r result, stdout, stderr string, code int) {
 	t.Helper()
-	wantExact(t, what+" stdout", r.Stdout, stdout)
-	wantExact(t, what+" stderr", r.Stderr, stderr)
+	clitest.WantExact(t, what+" stdout", r.Stdout, stdout)
+	clitest.WantExact(t, what+" stderr", r.Stderr, stderr)
 	if r.Code != code {
 		t.Errorf("%s: exit %d, want %d", what, r.Code, code)
 	}
@@ -262,34 +263,34 @@ func roundTrip(t *testing.T, u *user, kc kindCase) {
 	}
 
 	obj, _ := u.getYAML(t, with(kc.word, kc.name)...)
-	wantFields(t, "after create", obj, map[string]string{
+	clitest.WantFields(t, "after create", obj, map[string]string{
 		"apiVersion": `"projectcalico.org/v3"`, "kind": `"` + kc.kind + `"`, "metadata.name": `"` + kc.name + `"`,
 	})
 	if kc.ns == "" {
-		wantFields(t, "after create", obj, map[string]string{"metadata.namespace": "<absent>"})
+		clitest.WantFields(t, "after create", obj, map[string]string{"metadata.namespace": "<absent>"})
 	}
-	wantFields(t, "after create", obj, kc.want)
+	clitest.WantFields(t, "after create", obj, kc.want)
 	// What the CR stores is an implementation detail and must not leak.
-	if ann := obj.str("metadata.annotations"); strings.Contains(ann, "projectcalico.org/metadata") {
+	if ann := obj.Str("metadata.annotations"); strings.Contains(ann, "projectcalico.org/metadata") {
 		t.Errorf("after create: internal annotation shown: %s", ann)
 	}
-	rv1, uid, created := wantServerMeta(t, "after create", obj)
+	rv1, uid, created := clitest.WantServerMeta(t, "after create", obj)
 
-	obj.set(t, kc.editPath, kc.editValue)
-	r = u.run(t, "", with("replace", "-f", writeFile(t, lower+"-edited.yaml", obj.yaml(t)))...)
+	obj.Set(t, kc.editPath, kc.editValue)
+	r = u.run(t, "", with("replace", "-f", clitest.WriteFile(t, lower+"-edited.yaml", obj.YAML(t)))...)
 	wantResult(t, "replace", r, fmt.Sprintf("Successfully replaced 1 '%s' resource(s)\n", kc.kind), "", 0)
 	obj, _ = u.getYAML(t, with(kc.word, kc.name)...)
-	wantFields(t, "after replace", obj, map[string]string{kc.editPath: kc.editWant})
-	rv2, uid2, created2 := wantServerMeta(t, "after replace", obj)
+	clitest.WantFields(t, "after replace", obj, map[string]string{kc.editPath: kc.editWant})
+	rv2, uid2, created2 := clitest.WantServerMeta(t, "after replace", obj)
 	if rv2 == rv1 || uid2 != uid || created2 != created {
 		t.Errorf("after replace: rv %s->%s uid %s->%s created %s->%s; want a new rv and the same uid/creationTimestamp",
 			rv1, rv2, uid, uid2, created, created2)
 	}
 
 	// A stale resourceVersion is refused with upstream's message.
-	obj.set(t, "metadata.resourceVersion", rv1)
-	r = u.run(t, "", with("replace", "-f", writeFile(t, lower+"-stale.yaml", obj.yaml(t)))...)
-	wantContains(t, "stale replace stderr", r.Stderr, fmt.Sprintf("resource version '%s' is out of date (latest: %s)", rv1, rv2))
+	obj.Set(t, "metadata.resourceVersion", rv1)
+	r = u.run(t, "", with("replace", "-f", clitest.WriteFile(t, lower+"-stale.yaml", obj.YAML(t)))...)
+	clitest.WantContains(t, "stale replace stderr", r.Stderr, fmt.Sprintf("resource version '%s' is out of date (latest: %s)", rv1, rv2))
 	if r.Code != 1 {
 		t.Errorf("stale replace: exit %d, want 1", r.Code)
 	}
@@ -297,11 +298,11 @@ func roundTrip(t *testing.T, u *user, kc kindCase) {
 	r = u.run(t, "", with("patch", kc.word, kc.name, "-p", kc.patch)...)
 	wantResult(t, "patch", r, fmt.Sprintf("Successfully patched 1 '%s' resource\n", kc.kind), "", 0)
 	obj, _ = u.getYAML(t, with(kc.word, kc.name)...)
-	wantFields(t, "after patch", obj, map[string]string{kc.patchPath: kc.patchWant})
+	clitest.WantFields(t, "after patch", obj, map[string]string{kc.patchPath: kc.patchWant})
 	if kc.editPath != kc.patchPath {
-		wantFields(t, "after patch", obj, map[string]string{kc.editPath: kc.editWant})
+		clitest.WantFields(t, "after patch", obj, map[string]string{kc.editPath: kc.editWant})
 	}
-	labelsBefore := obj.str("metadata.labels")
+	labelsBefore := obj.Str("metadata.labels")
 
 	labelSteps := []struct {
 		args     []string
@@ -323,13 +324,13 @@ func roundTrip(t *testing.T, u *user, kc kindCase) {
 		obj, _ = u.getYAML(t, with(kc.word, kc.name)...)
 		got := "<absent>"
 		if m, ok := obj["metadata"].(map[string]any)["labels"].(map[string]any); ok {
-			got = object(m).str("e2e")
+			got = object(m).Str("e2e")
 		}
 		if got != st.labelNow {
 			t.Errorf("%s: label e2e = %s, want %s", what, got, st.labelNow)
 		}
 	}
-	wantFields(t, "after label", obj, map[string]string{"metadata.labels": labelsBefore})
+	clitest.WantFields(t, "after label", obj, map[string]string{"metadata.labels": labelsBefore})
 
 	r = u.run(t, "", with("delete", kc.word, kc.name)...)
 	wantResult(t, "delete", r, fmt.Sprintf("Successfully deleted 1 '%s' resource(s)\n", kc.kind), "", 0)

@@ -10,7 +10,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/opencalico/calicoctl/e2e/clitest"
 	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/internal/crds"
 )
 
@@ -19,11 +21,11 @@ import (
 func TestUnreachableAPIServer(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
-	kc := writeFile(t, "kubeconfig", strings.ReplaceAll(readFile(t, srv.Kubeconfig), srv.URL, "https://127.0.0.1:1"))
+	kc := clitest.WriteFile(t, "kubeconfig", strings.ReplaceAll(clitest.ReadFile(t, srv.Kubeconfig), srv.URL, "https://127.0.0.1:1"))
 	u := &user{kubeconfig: kc, home: t.TempDir()}
 	for _, args := range [][]string{
 		{"get", "ippool"},
-		{"create", "-f", writeFile(t, "pool.yaml", ippoolYAML("unreachable-pool", "10.202.0.0/24"))},
+		{"create", "-f", clitest.WriteFile(t, "pool.yaml", ippoolYAML("unreachable-pool", "10.202.0.0/24"))},
 		{"get", "wep", "-A"},
 		{"datastore", "crds", "install"},
 	} {
@@ -32,9 +34,9 @@ func TestUnreachableAPIServer(t *testing.T) {
 			if r.Code != 1 {
 				t.Errorf("exit %d, want 1", r.Code)
 			}
-			wantExact(t, "stdout", r.Stdout, "")
-			wantOneLine(t, "stderr", r.Stderr)
-			wantContains(t, "stderr", r.Stderr, "https://127.0.0.1:1")
+			clitest.WantExact(t, "stdout", r.Stdout, "")
+			clitest.WantOneLine(t, "stderr", r.Stderr)
+			clitest.WantContains(t, "stderr", r.Stderr, "https://127.0.0.1:1")
 		})
 	}
 	if r := admin(t, srv).run(t, "", "get", "ippool", "unreachable-pool"); r.Code != 1 {
@@ -46,10 +48,10 @@ func TestUnreachableAPIServer(t *testing.T) {
 // to run `calicoctl datastore crds install`; running it fixes the cluster.
 func TestCRDsMissing(t *testing.T) {
 	t.Parallel()
-	trackSources(t)
+	clitest.TrackSources(t)
 	srv := kubetest.Start(t)
 	u := admin(t, srv)
-	pool := writeFile(t, "pool.yaml", ippoolYAML("fresh-pool", "10.203.0.0/24"))
+	pool := clitest.WriteFile(t, "pool.yaml", ippoolYAML("fresh-pool", "10.203.0.0/24"))
 
 	for _, args := range [][]string{{"get", "ippool"}, {"create", "-f", pool}} {
 		r := u.run(t, "", args...)
@@ -57,9 +59,9 @@ func TestCRDsMissing(t *testing.T) {
 		if r.Code != 1 {
 			t.Errorf("%s: exit %d, want 1", what, r.Code)
 		}
-		wantExact(t, what+" stdout", r.Stdout, "")
-		wantOneLine(t, what+" stderr", r.Stderr)
-		wantContains(t, what+" stderr", r.Stderr, "calicoctl datastore crds install")
+		clitest.WantExact(t, what+" stdout", r.Stdout, "")
+		clitest.WantOneLine(t, what+" stderr", r.Stderr)
+		clitest.WantContains(t, what+" stderr", r.Stderr, "calicoctl datastore crds install")
 	}
 	// The failed create did not install anything by the back door.
 	if n := servedCalicoCRDs(t, srv); n != 0 {
@@ -71,21 +73,21 @@ func TestCRDsMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := u.mustRun(t, "datastore", "crds", "install")
-	wantExact(t, "crds install", out, fmt.Sprintf("Successfully applied %d CRD(s)\n", len(list)))
+	clitest.WantExact(t, "crds install", out, fmt.Sprintf("Successfully applied %d CRD(s)\n", len(list)))
 	// Install waits until established; discovery may lag a moment behind.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if err := waitCRDsServed(ctx, srv.RESTConfig(), list); err != nil {
+	if err := kubecrd.WaitServed(ctx, srv.RESTConfig(), list); err != nil {
 		t.Fatal(err)
 	}
-	wantExact(t, "get ippool after install", u.mustRun(t, "get", "ippool"), table([]string{"NAME", "CIDR", "SELECTOR"}))
-	wantExact(t, "create after install", u.mustRun(t, "create", "-f", pool), "Successfully created 1 'IPPool' resource(s)\n")
-	wantExact(t, "get ippool after create", u.mustRun(t, "get", "ippool"),
+	clitest.WantExact(t, "get ippool after install", u.mustRun(t, "get", "ippool"), table([]string{"NAME", "CIDR", "SELECTOR"}))
+	clitest.WantExact(t, "create after install", u.mustRun(t, "create", "-f", pool), "Successfully created 1 'IPPool' resource(s)\n")
+	clitest.WantExact(t, "get ippool after create", u.mustRun(t, "get", "ippool"),
 		table([]string{"NAME", "CIDR", "SELECTOR"}, []string{"fresh-pool", "10.203.0.0/24", "all()"}))
 	// Installing again is an idempotent upgrade.
-	wantExact(t, "crds install again", u.mustRun(t, "datastore", "crds", "install"), fmt.Sprintf("Successfully applied %d CRD(s)\n", len(list)))
+	clitest.WantExact(t, "crds install again", u.mustRun(t, "datastore", "crds", "install"), fmt.Sprintf("Successfully applied %d CRD(s)\n", len(list)))
 	obj, _ := u.getYAML(t, "ippool", "fresh-pool")
-	wantFields(t, "fresh-pool after reinstall", obj, map[string]string{"spec.cidr": `"10.203.0.0/24"`})
+	clitest.WantFields(t, "fresh-pool after reinstall", obj, map[string]string{"spec.cidr": `"10.203.0.0/24"`})
 }
 
 // servedCalicoCRDs counts the CustomResourceDefinitions in the Calico group.
@@ -104,7 +106,7 @@ func TestNoRBACRights(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
 	cs := srv.Clientset(t)
-	pool := writeFile(t, "pool.yaml", ippoolYAML("rbac-pool", "10.204.0.0/24"))
+	pool := clitest.WriteFile(t, "pool.yaml", ippoolYAML("rbac-pool", "10.204.0.0/24"))
 
 	// alice has no rights at all.
 	alice := &user{kubeconfig: srv.KubeconfigFor(t, "alice"), home: t.TempDir()}
@@ -112,15 +114,15 @@ func TestNoRBACRights(t *testing.T) {
 	if r.Code != 1 {
 		t.Errorf("alice get ippool: exit %d, want 1", r.Code)
 	}
-	wantOneLine(t, "alice get ippool stderr", r.Stderr)
-	wantContains(t, "alice get ippool stderr", r.Stderr, "forbidden", "list", "ippools", `"alice"`)
+	clitest.WantOneLine(t, "alice get ippool stderr", r.Stderr)
+	clitest.WantContains(t, "alice get ippool stderr", r.Stderr, "forbidden", "list", "ippools", `"alice"`)
 	// Without --allow-version-mismatch the version check's read fails first:
 	// upstream's message plus its hint line.
 	r = alice.run(t, "", "get", "ippool")
 	if r.Code != 1 {
 		t.Errorf("alice get ippool (version check): exit %d, want 1", r.Code)
 	}
-	wantExact(t, "alice version-check stderr", r.Stderr,
+	clitest.WantExact(t, "alice version-check stderr", r.Stderr,
 		"unable to get Cluster Information to verify version mismatch: forbidden: cannot get clusterinformations.crd.projectcalico.org at the cluster scope (user \"alice\")\nUse --allow-version-mismatch to override\n")
 
 	// bob may read every Calico CR and nothing else.
@@ -149,27 +151,27 @@ func TestNoRBACRights(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	wantExact(t, "bob get (missing pool) stderr", r.Stderr, "resource does not exist: IPPool(rbac-pool) with error: <nil>\n")
+	clitest.WantExact(t, "bob get (missing pool) stderr", r.Stderr, "resource does not exist: IPPool(rbac-pool) with error: <nil>\n")
 
 	r = bob.run(t, "", "create", "-f", pool)
 	if r.Code != 1 {
 		t.Errorf("bob create: exit %d, want 1", r.Code)
 	}
-	wantExact(t, "bob create stdout", r.Stdout, "")
-	wantOneLine(t, "bob create stderr", r.Stderr)
-	wantContains(t, "bob create stderr", r.Stderr, "failed to create 'IPPool' resource", "forbidden", "create", "ippools", `"bob"`)
+	clitest.WantExact(t, "bob create stdout", r.Stdout, "")
+	clitest.WantOneLine(t, "bob create stderr", r.Stderr)
+	clitest.WantContains(t, "bob create stderr", r.Stderr, "failed to create 'IPPool' resource", "forbidden", "create", "ippools", `"bob"`)
 	r = bob.run(t, "", "delete", "tier", "default")
 	if r.Code != 1 {
 		t.Errorf("bob delete tier: exit %d, want 1", r.Code)
 	}
-	wantOneLine(t, "bob delete stderr", r.Stderr)
-	wantContains(t, "bob delete stderr", r.Stderr, "forbidden", "delete", "tiers")
+	clitest.WantOneLine(t, "bob delete stderr", r.Stderr)
+	clitest.WantContains(t, "bob delete stderr", r.Stderr, "forbidden", "delete", "tiers")
 
 	// Nothing half-written.
 	u := admin(t, srv)
 	r = u.run(t, "", "get", "ippool", "rbac-pool")
-	wantExact(t, "admin get rbac-pool stderr", r.Stderr, "resource does not exist: IPPool(rbac-pool) with error: <nil>\n")
-	wantContains(t, "tiers", u.mustRun(t, "get", "tier", "default"), "default")
+	clitest.WantExact(t, "admin get rbac-pool stderr", r.Stderr, "resource does not exist: IPPool(rbac-pool) with error: <nil>\n")
+	clitest.WantContains(t, "tiers", u.mustRun(t, "get", "tier", "default"), "default")
 }
 
 // TestConfigViewKubeconfigSource: config view names where the kubeconfig

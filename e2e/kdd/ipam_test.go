@@ -1,12 +1,12 @@
 package kdd
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/opencalico/calicoctl/e2e/clitest"
 	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 )
 
 // The IPAM commands on the Kubernetes datastore (IPAMBlock, BlockAffinity,
@@ -14,20 +14,16 @@ import (
 // server, so no other test's pools get in the way.
 func TestIPAMOnKubernetes(t *testing.T) {
 	t.Parallel()
-	trackSources(t)
+	clitest.TrackSources(t)
 	srv := kubetest.Start(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	if err := installCRDs(ctx, srv.RESTConfig()); err != nil {
-		t.Fatal(err)
-	}
+	kubecrd.Install(t, srv)
 	for _, n := range []string{"n1", "n2", "n3"} {
 		srv.CreateNode(t, n, nil)
 	}
 	u := admin(t, srv)
-	u.mustRun(t, "create", "-f", writeFile(t, "pool.yaml", ippoolYAML("default-ipv4-ippool", "10.244.0.0/16")))
+	u.mustRun(t, "create", "-f", clitest.WriteFile(t, "pool.yaml", ippoolYAML("default-ipv4-ippool", "10.244.0.0/16")))
 
-	wantExact(t, "assign --ip", u.mustRun(t, "ipam", "assign", "--node=n1", "--handle=h-n1a", "--ip=10.244.1.0"),
+	clitest.WantExact(t, "assign --ip", u.mustRun(t, "ipam", "assign", "--node=n1", "--handle=h-n1a", "--ip=10.244.1.0"),
 		"Successfully assigned IP address 10.244.1.0 to handle h-n1a on node n1\n")
 	if out := u.mustRun(t, "ipam", "assign", "--node=n1", "--handle=h-n1b", "--num=6"); strings.Count(out, "10.244.1.") != 6 {
 		t.Fatalf("assign --num=6 did not stay in n1's block:\n%s", out)
@@ -35,7 +31,7 @@ func TestIPAMOnKubernetes(t *testing.T) {
 	u.mustRun(t, "ipam", "assign", "--node=n2", "--handle=h-n2a", "--ip=10.244.2.0")
 	u.mustRun(t, "ipam", "assign", "--node=n3", "--handle=h-n3", "--ip=10.244.1.10")
 
-	wantExact(t, "show --show-blocks", u.mustRun(t, "ipam", "show", "--show-blocks"), `+----------+---------------+-----------+------------+--------------+--------------+
+	clitest.WantExact(t, "show --show-blocks", u.mustRun(t, "ipam", "show", "--show-blocks"), `+----------+---------------+-----------+------------+--------------+--------------+
 | GROUPING |     CIDR      | IPS TOTAL | IPS IN USE | IPS RESERVED |   IPS FREE   |
 +----------+---------------+-----------+------------+--------------+--------------+
 | IP Pool  | 10.244.0.0/16 |     65536 | 9 (0%)     | 0 (0%)       | 65527 (100%) |
@@ -44,9 +40,9 @@ func TestIPAMOnKubernetes(t *testing.T) {
 +----------+---------------+-----------+------------+--------------+--------------+
 IP Pool default-ipv4-ippool (10.244.0.0/16): room for 1022 more /26 blocks (one per new node), 2 in use.
 `)
-	wantExact(t, "show --ip", u.mustRun(t, "ipam", "show", "--ip=10.244.1.10"),
+	clitest.WantExact(t, "show --ip", u.mustRun(t, "ipam", "show", "--ip=10.244.1.10"),
 		"IP 10.244.1.10 is in use\nHandle ID: h-n3\nActive Owner Attributes:\n  node: n3\n")
-	wantContains(t, "show --show-borrowed", u.mustRun(t, "ipam", "show", "--show-borrowed"),
+	clitest.WantContains(t, "show --show-borrowed", u.mustRun(t, "ipam", "show", "--show-borrowed"),
 		"| 10.244.1.10 | n3             | 10.244.1.0/26 | n1          |")
 
 	// The objects are upstream's CRs.
@@ -57,22 +53,22 @@ IP Pool default-ipv4-ippool (10.244.0.0/16): room for 1022 more /26 blocks (one 
 	}
 
 	// No workloads use these addresses, so check reports every one leaked.
-	wantContains(t, "check", u.mustRun(t, "ipam", "check"), "Found 2 IPAM blocks.", "Check complete; found 9 problems.")
+	clitest.WantContains(t, "check", u.mustRun(t, "ipam", "check"), "Found 2 IPAM blocks.", "Check complete; found 9 problems.")
 
 	// Strict affinity: n3 may no longer borrow.
-	wantContains(t, "configure", u.mustRun(t, "ipam", "configure", "--strictaffinity=true"), "Successfully set StrictAffinity to: true")
-	wantContains(t, "show configuration", u.mustRun(t, "ipam", "show", "--show-configuration"), "| StrictAffinity               | true      |")
+	clitest.WantContains(t, "configure", u.mustRun(t, "ipam", "configure", "--strictaffinity=true"), "Successfully set StrictAffinity to: true")
+	clitest.WantContains(t, "show configuration", u.mustRun(t, "ipam", "show", "--show-configuration"), "| StrictAffinity               | true      |")
 	r := u.run(t, "", "ipam", "assign", "--node=n3", "--handle=h-n3b", "--ip=10.244.2.7")
 	if r.Code == 0 {
 		t.Errorf("strict affinity let n3 take an address in n2's block: %s", r.Stdout)
 	} else {
-		wantOneLine(t, "strict affinity refusal", r.Stderr)
+		clitest.WantOneLine(t, "strict affinity refusal", r.Stderr)
 	}
 
 	// Release by address and by handle.
-	wantExact(t, "release --ip", u.mustRun(t, "ipam", "release", "--ip=10.244.1.10"), "Successfully released IP address 10.244.1.10\n")
-	wantExact(t, "release --handle", u.mustRun(t, "ipam", "release", "--handle=h-n1b"), "Successfully released 6 IP address(es) of handle h-n1b\n")
-	wantContains(t, "show after release", u.mustRun(t, "ipam", "show", "--show-blocks"),
+	clitest.WantExact(t, "release --ip", u.mustRun(t, "ipam", "release", "--ip=10.244.1.10"), "Successfully released IP address 10.244.1.10\n")
+	clitest.WantExact(t, "release --handle", u.mustRun(t, "ipam", "release", "--handle=h-n1b"), "Successfully released 6 IP address(es) of handle h-n1b\n")
+	clitest.WantContains(t, "show after release", u.mustRun(t, "ipam", "show", "--show-blocks"),
 		"| Block    | 10.244.1.0/26 |        64 | 1 (2%)     | 0 (0%)       | 63 (98%)     |")
 
 	// Split needs the lock, then makes two pools.
@@ -81,11 +77,11 @@ IP Pool default-ipv4-ippool (10.244.0.0/16): room for 1022 more /26 blocks (one 
 		t.Errorf("split while unlocked: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	u.mustRun(t, "datastore", "migrate", "lock")
-	wantContains(t, "split", u.mustRun(t, "ipam", "split", "2", "--cidr=10.244.0.0/16"),
+	clitest.WantContains(t, "split", u.mustRun(t, "ipam", "split", "2", "--cidr=10.244.0.0/16"),
 		"IP Pool default-ipv4-ippool was successfully split into 2 smaller pools.",
 		"Created split-default-ipv4-ippool-0 with CIDR 10.244.0.0/17.", "Created split-default-ipv4-ippool-1 with CIDR 10.244.128.0/17.")
 	u.mustRun(t, "datastore", "migrate", "unlock")
-	wantContains(t, "pools after split", u.mustRun(t, "get", "ippool"), "split-default-ipv4-ippool-0", "split-default-ipv4-ippool-1")
+	clitest.WantContains(t, "pools after split", u.mustRun(t, "get", "ippool"), "split-default-ipv4-ippool-0", "split-default-ipv4-ippool-1")
 }
 
 // countCRs counts cluster-scoped Calico custom resources of one plural.

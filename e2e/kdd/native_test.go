@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/opencalico/calicoctl/e2e/clitest"
 )
 
 // ippoolYAML is a small IPPool manifest with the given name and CIDR.
@@ -20,47 +22,47 @@ func TestClusterInformation(t *testing.T) {
 	t.Parallel()
 	srv := server(t)
 	u := admin(t, srv)
-	u.mustRun(t, "create", "-f", writeFile(t, "pool.yaml", ippoolYAML("ci-pool", "10.200.0.0/24")))
+	u.mustRun(t, "create", "-f", clitest.WriteFile(t, "pool.yaml", ippoolYAML("ci-pool", "10.200.0.0/24")))
 
 	obj, _ := u.getYAML(t, "clusterinformation", "default")
-	wantFields(t, "initial", obj, map[string]string{
+	clitest.WantFields(t, "initial", obj, map[string]string{
 		"kind":                `"ClusterInformation"`,
 		"spec.datastoreReady": `true`,
 	})
-	if guid, _ := mustString(obj, "spec.clusterGUID"); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(guid) {
+	if guid, _ := clitest.MustString(obj, "spec.clusterGUID"); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(guid) {
 		t.Errorf("clusterGUID %q: want 32 hex digits", guid)
 	}
-	wantServerMeta(t, "initial", obj)
+	clitest.WantServerMeta(t, "initial", obj)
 
 	file := testdata(t, "kinds/clusterinformation.yaml")
 	r := u.run(t, "", "create", "-f", file)
-	wantExact(t, "create stdout", r.Stdout, "")
-	wantContains(t, "create stderr", r.Stderr, "failed to create 'ClusterInformation' resource: [resource already exists: ClusterInformation(default)")
+	clitest.WantExact(t, "create stdout", r.Stdout, "")
+	clitest.WantContains(t, "create stderr", r.Stderr, "failed to create 'ClusterInformation' resource: [resource already exists: ClusterInformation(default)")
 	if r.Code != 1 {
 		t.Errorf("create: exit %d, want 1", r.Code)
 	}
 	r = u.run(t, "", "apply", "-f", file)
-	wantExact(t, "apply stdout", r.Stdout, "")
-	wantContains(t, "apply stderr", r.Stderr, "operation apply is not supported on ClusterInformation(default): resource is readonly")
+	clitest.WantExact(t, "apply stdout", r.Stdout, "")
+	clitest.WantContains(t, "apply stderr", r.Stderr, "operation apply is not supported on ClusterInformation(default): resource is readonly")
 	if r.Code != 1 {
 		t.Errorf("apply: exit %d, want 1", r.Code)
 	}
 	out := u.mustRun(t, "label", "clusterinformations", "default", "owner=kdd")
-	wantExact(t, "label stdout", out, "Successfully set label owner on clusterinformation default\n")
+	clitest.WantExact(t, "label stdout", out, "Successfully set label owner on clusterinformation default\n")
 	after, _ := u.getYAML(t, "clusterinformation", "default")
-	wantFields(t, "after label", after, map[string]string{
+	clitest.WantFields(t, "after label", after, map[string]string{
 		"metadata.labels":  `{"owner":"kdd"}`,
-		"spec.clusterGUID": obj.str("spec.clusterGUID"),
+		"spec.clusterGUID": obj.Str("spec.clusterGUID"),
 	})
 
 	// Upstream's client writes clusterType "kdd" (appended to any existing
 	// type) when it initialises ClusterInformation on this datastore, and
 	// `version` shows it.
-	if ct, _ := mustString(obj, "spec.clusterType"); !strings.Contains(ct, "kdd") {
+	if ct, _ := clitest.MustString(obj, "spec.clusterType"); !strings.Contains(ct, "kdd") {
 		t.Errorf("ClusterInformation default has spec.clusterType %q, want it to contain \"kdd\" (upstream writes clusterType kdd on the Kubernetes datastore); `calicoctl version` prints %q",
 			ct, clusterTypeLine(u.mustRun(t, "version")))
 	}
-	wantContains(t, "version", u.mustRun(t, "version"), "Cluster Type:      kdd")
+	clitest.WantContains(t, "version", u.mustRun(t, "version"), "Cluster Type:      kdd")
 }
 
 func clusterTypeLine(version string) string {
@@ -82,18 +84,18 @@ func TestNodeFromKubernetesNode(t *testing.T) {
 	srv.CreateNode(t, name, map[string]string{"rack": "r1"}, "10.0.0.5", "kdd-n1.example")
 	nodes := srv.Clientset(t).CoreV1().Nodes()
 
-	wantExact(t, "get node -o wide", u.mustRun(t, "get", "node", "-o", "wide"),
+	clitest.WantExact(t, "get node -o wide", u.mustRun(t, "get", "node", "-o", "wide"),
 		table([]string{"NAME", "ASN", "IPV4", "IPV6"}, []string{name, "", "", ""}))
 	obj, _ := u.getYAML(t, "node", name)
-	wantFields(t, "node", obj, map[string]string{
+	clitest.WantFields(t, "node", obj, map[string]string{
 		"metadata.labels": `{"rack":"r1"}`,
 		"spec.orchRefs":   `[{"nodeName":"kdd-n1","orchestrator":"k8s"}]`,
 		"spec.addresses":  `[{"address":"10.0.0.5","type":"InternalIP"}]`,
 	})
-	wantServerMeta(t, "node", obj)
+	clitest.WantServerMeta(t, "node", obj)
 
 	out := u.mustRun(t, "patch", "node", name, "-p", `{"spec":{"bgp":{"ipv4Address":"10.0.0.5/24","routeReflectorClusterID":"244.0.0.1"}}}`)
-	wantExact(t, "patch stdout", out, "Successfully patched 1 'Node' resource\n")
+	clitest.WantExact(t, "patch stdout", out, "Successfully patched 1 'Node' resource\n")
 	kn, err := nodes.Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -109,19 +111,19 @@ func TestNodeFromKubernetesNode(t *testing.T) {
 	if kn.Labels["rack"] != "r1" {
 		t.Errorf("k8s Node labels after patch: %v, want rack=r1 kept", kn.Labels)
 	}
-	wantExact(t, "get node -o wide after patch", u.mustRun(t, "get", "node", "-o", "wide"),
+	clitest.WantExact(t, "get node -o wide after patch", u.mustRun(t, "get", "node", "-o", "wide"),
 		table([]string{"NAME", "ASN", "IPV4", "IPV6"}, []string{name, "(64512)", "10.0.0.5/24", ""}))
 	obj, _ = u.getYAML(t, "node", name)
-	wantFields(t, "node after patch", obj, map[string]string{
+	clitest.WantFields(t, "node after patch", obj, map[string]string{
 		"spec.bgp.ipv4Address":             `"10.0.0.5/24"`,
 		"spec.bgp.routeReflectorClusterID": `"244.0.0.1"`,
 		"spec.addresses":                   `[{"address":"10.0.0.5/24","type":"CalicoNodeIP"},{"address":"10.0.0.5","type":"InternalIP"}]`,
 	})
 
 	out = u.mustRun(t, "label", "node", name, "calico-role=edge")
-	wantExact(t, "label stdout", out, "Successfully set label calico-role on node "+name+"\n")
+	clitest.WantExact(t, "label stdout", out, "Successfully set label calico-role on node "+name+"\n")
 	obj, _ = u.getYAML(t, "node", name)
-	wantFields(t, "node after label", obj, map[string]string{"metadata.labels": `{"calico-role":"edge","rack":"r1"}`})
+	clitest.WantFields(t, "node after label", obj, map[string]string{"metadata.labels": `{"calico-role":"edge","rack":"r1"}`})
 	kn, err = nodes.Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -140,22 +142,22 @@ func TestNodeFromKubernetesNode(t *testing.T) {
 		t.Errorf("k8s Node carries no calico-role=edge: labels %v annotations %v", kn.Labels, kn.Annotations)
 	}
 	out = u.mustRun(t, "label", "node", name, "calico-role", "--remove")
-	wantExact(t, "label --remove stdout", out, "Successfully removed label calico-role from node "+name+"\n")
+	clitest.WantExact(t, "label --remove stdout", out, "Successfully removed label calico-role from node "+name+"\n")
 	obj, _ = u.getYAML(t, "node", name)
-	wantFields(t, "node after label --remove", obj, map[string]string{"metadata.labels": `{"rack":"r1"}`})
+	clitest.WantFields(t, "node after label --remove", obj, map[string]string{"metadata.labels": `{"rack":"r1"}`})
 
 	// Create and delete are refused in one line; the Node stays.
 	r := u.run(t, "", "create", "-f", testdata(t, "kinds/node.yaml"))
-	wantExact(t, "create stdout", r.Stdout, "")
-	wantOneLine(t, "create stderr", r.Stderr)
-	wantContains(t, "create stderr", r.Stderr, "failed to create 'Node' resource: [operation Create is not supported on Node(node1)", "through Kubernetes")
+	clitest.WantExact(t, "create stdout", r.Stdout, "")
+	clitest.WantOneLine(t, "create stderr", r.Stderr)
+	clitest.WantContains(t, "create stderr", r.Stderr, "failed to create 'Node' resource: [operation Create is not supported on Node(node1)", "through Kubernetes")
 	if r.Code != 1 {
 		t.Errorf("create: exit %d, want 1", r.Code)
 	}
 	r = u.run(t, "", "delete", "node", name)
-	wantExact(t, "delete stdout", r.Stdout, "")
-	wantOneLine(t, "delete stderr", r.Stderr)
-	wantContains(t, "delete stderr", r.Stderr, "Failed to delete 'Node' resource: operation Delete is not supported on Node("+name+")")
+	clitest.WantExact(t, "delete stdout", r.Stdout, "")
+	clitest.WantOneLine(t, "delete stderr", r.Stderr)
+	clitest.WantContains(t, "delete stderr", r.Stderr, "Failed to delete 'Node' resource: operation Delete is not supported on Node("+name+")")
 	if r.Code != 1 {
 		t.Errorf("delete: exit %d, want 1", r.Code)
 	}

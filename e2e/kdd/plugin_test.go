@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/opencalico/calicoctl/e2e/clitest"
 	"github.com/opencalico/calicoctl/e2e/kubetest"
 )
 
@@ -59,7 +60,7 @@ func kubectlCalico(t testing.TB, home string, e env, args ...string) result {
 	for k, v := range e {
 		vars[k] = v
 	}
-	return execCLI(t, kubectl(t), home, vars, "", append([]string{"calico"}, args...)...)
+	return clitest.Exec(t, kubectl(t), home, vars, "", append([]string{"calico"}, args...)...)
 }
 
 // twoContextKubeconfig writes a kubeconfig whose current context "broken"
@@ -87,14 +88,14 @@ func TestKubectlPlugin(t *testing.T) {
 	srv := server(t)
 	u := admin(t, srv)
 	kubectl(t)
-	u.mustRun(t, "create", "-f", writeFile(t, "pool.yaml", ippoolYAML("plugin-pool", "10.201.0.0/24")))
+	u.mustRun(t, "create", "-f", clitest.WriteFile(t, "pool.yaml", ippoolYAML("plugin-pool", "10.201.0.0/24")))
 	srv.CreateNamespace(t, "plug-a", nil)
 	srv.CreateNamespace(t, "plug-b", nil)
 	srv.CreatePod(t, kubetest.Pod{Namespace: "plug-a", Name: "api-1", NodeName: "kdd-p1", IPs: []string{"10.244.9.1"}})
 	srv.CreatePod(t, kubetest.Pod{Namespace: "plug-b", Name: "api-2", NodeName: "kdd-p1", IPs: []string{"10.244.9.2"}})
 
 	want := u.mustRun(t, "get", "ippool", "plugin-pool", "-o", "wide")
-	wantContains(t, "calicoctl get ippool -o wide", want, "plugin-pool", "10.201.0.0/24")
+	clitest.WantContains(t, "calicoctl get ippool -o wide", want, "plugin-pool", "10.201.0.0/24")
 	twoCtx := twoContextKubeconfig(t, srv)
 	home := t.TempDir()
 
@@ -131,15 +132,15 @@ func TestKubectlPlugin(t *testing.T) {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", r.Code, c.code, r.Stdout, r.Stderr)
 			}
 			if c.stdout != "" {
-				wantExact(t, "stdout", r.Stdout, c.stdout)
+				clitest.WantExact(t, "stdout", r.Stdout, c.stdout)
 			}
-			wantContains(t, "stdout", r.Stdout, c.stdoutHas...)
+			clitest.WantContains(t, "stdout", r.Stdout, c.stdoutHas...)
 			for _, no := range c.stdoutNot {
 				if strings.Contains(r.Stdout, no) {
 					t.Errorf("stdout has %q:\n%s", no, r.Stdout)
 				}
 			}
-			wantContains(t, "stderr", r.Stderr, c.stderrHas...)
+			clitest.WantContains(t, "stderr", r.Stderr, c.stderrHas...)
 		})
 	}
 }

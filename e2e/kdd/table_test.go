@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
+
+	"github.com/opencalico/calicoctl/e2e/clitest"
 )
 
 // table renders rows the way calicoctl prints ps/wide tables (text/tabwriter,
@@ -48,7 +50,7 @@ func rowWith(rows [][]string, col int, v string) ([]string, bool) {
 func TestTableHelper(t *testing.T) {
 	got := table([]string{"NAME", "CIDR", "SELECTOR"}, []string{"default-ipv4-ippool", "192.168.0.0/16", "all()"})
 	want := "NAME                  CIDR             SELECTOR   \ndefault-ipv4-ippool   192.168.0.0/16   all()      \n\n"
-	wantExact(t, "table", got, want)
+	clitest.WantExact(t, "table", got, want)
 	rows := tableRows(got)
 	if r, ok := rowWith(rows, 0, "default-ipv4-ippool"); !ok || r[2] != "all()" {
 		t.Errorf("rowWith: %v %v", r, ok)

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/opencalico/calicoctl/e2e/clitest"
 	"github.com/opencalico/calicoctl/e2e/kubetest"
 )
 
@@ -22,7 +23,7 @@ func vethName(ns, pod string) string {
 }
 
 func TestVethName(t *testing.T) {
-	wantExact(t, "veth", vethName("prod", "web-1"), "cali91bef8fbcc9")
+	clitest.WantExact(t, "veth", vethName("prod", "web-1"), "cali91bef8fbcc9")
 }
 
 // TestWorkloadEndpointsFromPods: scheduled, non-host-network pods with IPs
@@ -40,11 +41,11 @@ func TestWorkloadEndpointsFromPods(t *testing.T) {
 	srv.CreatePod(t, kubetest.Pod{Namespace: "wep-b", Name: "pending-1"})
 
 	webIf, dbIf := vethName("wep-a", "web-1"), vethName("wep-b", "db-1")
-	wantExact(t, "get wep -n wep-a", u.mustRun(t, "get", "wep", "-n", "wep-a"), table(
+	clitest.WantExact(t, "get wep -n wep-a", u.mustRun(t, "get", "wep", "-n", "wep-a"), table(
 		[]string{"NAMESPACE", "WORKLOAD", "NODE", "NETWORKS", "INTERFACE"},
 		[]string{"wep-a", "web-1", "kdd-w1", "10.244.0.5/32,fd00::5/128", webIf},
 	))
-	wantExact(t, "get wep -n wep-b -o wide", u.mustRun(t, "get", "wep", "-n", "wep-b", "-o", "wide"), table(
+	clitest.WantExact(t, "get wep -n wep-b -o wide", u.mustRun(t, "get", "wep", "-n", "wep-b", "-o", "wide"), table(
 		[]string{"NAMESPACE", "NAME", "WORKLOAD", "NODE", "NETWORKS", "INTERFACE", "PROFILES", "NATS"},
 		[]string{"wep-b", "kdd--w2-k8s-db--1-eth0", "db-1", "kdd-w2", "10.244.1.7/32", dbIf, "kns.wep-b,ksa.wep-b.default", ""},
 	))
@@ -70,7 +71,7 @@ func TestWorkloadEndpointsFromPods(t *testing.T) {
 	}
 
 	obj, _ := u.getYAML(t, "wep", "kdd--w1-k8s-web--1-eth0", "-n", "wep-a")
-	wantFields(t, "wep", obj, map[string]string{
+	clitest.WantFields(t, "wep", obj, map[string]string{
 		"kind":                    `"WorkloadEndpoint"`,
 		"metadata.namespace":      `"wep-a"`,
 		"metadata.labels":         `{"app":"web","projectcalico.org/namespace":"wep-a","projectcalico.org/orchestrator":"k8s","projectcalico.org/serviceaccount":"web"}`,
@@ -83,13 +84,13 @@ func TestWorkloadEndpointsFromPods(t *testing.T) {
 		"spec.profiles":           `["kns.wep-a","ksa.wep-a.web"]`,
 		"spec.serviceAccountName": `"web"`,
 	})
-	wantServerMeta(t, "wep", obj)
+	clitest.WantServerMeta(t, "wep", obj)
 
 	// A WorkloadEndpoint is written by the CNI plugin, not created here.
 	r := u.run(t, "", "create", "-f", testdata(t, "kinds/workloadendpoint.yaml"), "-n", "wep-a")
-	wantExact(t, "create wep stdout", r.Stdout, "")
-	wantOneLine(t, "create wep stderr", r.Stderr)
-	wantContains(t, "create wep stderr", r.Stderr, "failed to create 'WorkloadEndpoint' resource: [")
+	clitest.WantExact(t, "create wep stdout", r.Stdout, "")
+	clitest.WantOneLine(t, "create wep stderr", r.Stderr)
+	clitest.WantContains(t, "create wep stderr", r.Stderr, "failed to create 'WorkloadEndpoint' resource: [")
 	if r.Code != 1 {
 		t.Errorf("create wep: exit %d, want 1", r.Code)
 	}
@@ -132,7 +133,7 @@ func TestProfilesFromNamespacesAndServiceAccounts(t *testing.T) {
 		}
 	}
 	obj, _ := u.getYAML(t, "profile", "kns.pro-a")
-	wantFields(t, "kns.pro-a", obj, map[string]string{
+	clitest.WantFields(t, "kns.pro-a", obj, map[string]string{
 		"spec.ingress":       `[{"action":"Allow"}]`,
 		"spec.egress":        `[{"action":"Allow"}]`,
 		"spec.labelsToApply": `{"pcns.kubernetes.io/metadata.name":"pro-a","pcns.projectcalico.org/name":"pro-a","pcns.team":"a"}`,
@@ -151,15 +152,15 @@ func TestProfilesFromNamespacesAndServiceAccounts(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.what, func(t *testing.T) {
 			r := u.run(t, "", c.args...)
-			wantOneLine(t, "stderr", r.Stderr)
-			wantContains(t, "stderr", r.Stderr, c.want)
+			clitest.WantOneLine(t, "stderr", r.Stderr)
+			clitest.WantContains(t, "stderr", r.Stderr, c.want)
 			if r.Code != 1 {
 				t.Errorf("exit %d, want 1", r.Code)
 			}
 		})
 	}
 	after, _ := u.getYAML(t, "profile", "kns.pro-a")
-	wantFields(t, "kns.pro-a after refused writes", after, map[string]string{"spec.labelsToApply": obj.str("spec.labelsToApply")})
+	clitest.WantFields(t, "kns.pro-a after refused writes", after, map[string]string{"spec.labelsToApply": obj.Str("spec.labelsToApply")})
 	if _, err := srv.Clientset(t).CoreV1().Namespaces().Get(t.Context(), "pro-a", metav1.GetOptions{}); err != nil {
 		t.Errorf("namespace after refused delete: %v", err)
 	}
@@ -189,17 +190,17 @@ func TestKubernetesNetworkPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	wantExact(t, "get networkpolicy", u.mustRun(t, "get", "networkpolicy", "-n", ns),
+	clitest.WantExact(t, "get networkpolicy", u.mustRun(t, "get", "networkpolicy", "-n", ns),
 		table([]string{"NAMESPACE", "NAME", "TIER"}, []string{ns, "knp.default.web-ingress", "default"}))
 	obj, text := u.getYAML(t, "networkpolicy", "knp.default.web-ingress", "-n", ns)
-	wantFields(t, "knp", obj, map[string]string{
+	clitest.WantFields(t, "knp", obj, map[string]string{
 		"metadata.namespace":    `"` + ns + `"`,
 		"spec.tier":             `"default"`,
 		"spec.order":            `1000`,
 		"spec.types":            `["Ingress"]`,
 		"spec.ingress.0.action": `"Allow"`,
 	})
-	wantContains(t, "knp selector", obj.str("spec.selector"), "projectcalico.org/orchestrator == 'k8s'", "app == 'web'")
+	clitest.WantContains(t, "knp selector", obj.Str("spec.selector"), "projectcalico.org/orchestrator == 'k8s'", "app == 'web'")
 
 	// Writes through calicoctl are refused and leave the policy alone.
 	edited := strings.Replace(text, "order: 1000", "order: 5", 1)
@@ -208,7 +209,7 @@ func TestKubernetesNetworkPolicy(t *testing.T) {
 		args []string
 	}{
 		{"delete", []string{"delete", "networkpolicy", "knp.default.web-ingress", "-n", ns}},
-		{"replace", []string{"replace", "-f", writeFile(t, "knp.yaml", edited)}},
+		{"replace", []string{"replace", "-f", clitest.WriteFile(t, "knp.yaml", edited)}},
 		{"patch", []string{"patch", "networkpolicy", "knp.default.web-ingress", "-n", ns, "-p", `{"spec":{"order":5}}`}},
 	}
 	for _, c := range cases {
@@ -226,5 +227,5 @@ func TestKubernetesNetworkPolicy(t *testing.T) {
 		t.Errorf("the Kubernetes NetworkPolicy was deleted through calicoctl")
 	}
 	after, _ := u.getYAML(t, "networkpolicy", "knp.default.web-ingress", "-n", ns)
-	wantFields(t, "knp after refused writes", after, map[string]string{"spec.order": `1000`})
+	clitest.WantFields(t, "knp after refused writes", after, map[string]string{"spec.order": `1000`})
 }

@@ -68,13 +68,42 @@ func (f *Factory) openIPAM(ctx context.Context, write bool) (*ipamSession, error
 	return &ipamSession{c: c, ds: c.DS, store: st, pools: pools, alloc: ipam.New(st, pools)}, nil
 }
 
-// parseIPFlag parses the address given to flag, naming both in the error.
-func parseIPFlag(flag, value string) (netip.Addr, error) {
+// validateThenRun is the RunE of a command whose options validate, then run.
+func validateThenRun(o interface {
+	Validate() error
+	Run(context.Context) error
+}) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(cmd.Context())
+	}
+}
+
+// countSet says how many of the mutually exclusive flags were given.
+func countSet(given ...bool) int {
+	n := 0
+	for _, g := range given {
+		if g {
+			n++
+		}
+	}
+	return n
+}
+
+// parseIPFlag parses the address given to flag into dst, naming both in the
+// error; an empty value (the flag not given) leaves dst alone.
+func parseIPFlag(flag, value string, dst *netip.Addr) error {
+	if value == "" {
+		return nil
+	}
 	a, err := netip.ParseAddr(strings.TrimSpace(value))
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("invalid IP address %q given to --%s", value, flag)
+		return fmt.Errorf("invalid IP address %q given to --%s", value, flag)
 	}
-	return a.Unmap(), nil
+	*dst = a.Unmap()
+	return nil
 }
 
 // renderTable writes rows under header in upstream's table layout

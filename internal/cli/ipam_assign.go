@@ -37,12 +37,7 @@ func newIPAMAssignCommand(f *Factory) *cobra.Command {
 		Example: "  calicoctl ipam assign --node=vm-host-1 --handle=vm-web-1 --num=2\n" +
 			"  calicoctl ipam assign --node=vm-host-1 --handle=vm-db-1 --ip=10.244.3.10",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: validateThenRun(o),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.Node, "node", "", "the node the addresses are for (required)")
@@ -67,15 +62,11 @@ func (o *IPAMAssignOptions) Validate() error {
 	if o.Num < 0 {
 		return fmt.Errorf("invalid value %d for --num: it must be positive", o.Num)
 	}
-	if o.IP != "" {
-		if o.Pool != "" {
-			return errors.New("--pool applies only to --num")
-		}
-		ip, err := parseIPFlag("ip", o.IP)
-		if err != nil {
-			return err
-		}
-		o.ip = ip
+	if o.IP != "" && o.Pool != "" {
+		return errors.New("--pool applies only to --num")
+	}
+	if err := parseIPFlag("ip", o.IP, &o.ip); err != nil {
+		return err
 	}
 	if o.Pool != "" {
 		p, err := netip.ParsePrefix(o.Pool)

@@ -43,12 +43,7 @@ func newIPAMReleaseCommand(f *Factory) *cobra.Command {
 			"  calicoctl datastore migrate lock && calicoctl ipam check -o report.json\n" +
 			"  calicoctl ipam release --from-report=report.json && calicoctl datastore migrate unlock",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: validateThenRun(o),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.IP, "ip", "", "the address to release")
@@ -60,26 +55,13 @@ func newIPAMReleaseCommand(f *Factory) *cobra.Command {
 
 // Validate requires exactly one of --ip, --handle and --from-report.
 func (o *IPAMReleaseOptions) Validate() error {
-	n := 0
-	for _, set := range []bool{o.IP != "", o.Handle != "", len(o.Reports) > 0} {
-		if set {
-			n++
-		}
-	}
-	if n != 1 {
+	if countSet(o.IP != "", o.Handle != "", len(o.Reports) > 0) != 1 {
 		return errors.New("exactly one of --ip, --handle and --from-report is required")
 	}
 	if o.Force && len(o.Reports) == 0 {
 		return errors.New("--force applies only to --from-report")
 	}
-	if o.IP != "" {
-		ip, err := parseIPFlag("ip", o.IP)
-		if err != nil {
-			return err
-		}
-		o.ip = ip
-	}
-	return nil
+	return parseIPFlag("ip", o.IP, &o.ip)
 }
 
 // Run releases what was asked.

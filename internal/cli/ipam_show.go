@@ -32,12 +32,7 @@ func newIPAMShowCommand(f *Factory) *cobra.Command {
 			"Beyond upstream: --node=<name> shows one node's blocks and addresses, and the pool table is\n" +
 			"followed by a line per pool saying how many more nodes it can give a block to.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: validateThenRun(o),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.IP, "ip", "", "report whether this address is in use, and by whom")
@@ -50,23 +45,10 @@ func newIPAMShowCommand(f *Factory) *cobra.Command {
 
 // Validate parses --ip and refuses combinations that make no sense.
 func (o *IPAMShowOptions) Validate() error {
-	n := 0
-	for _, set := range []bool{o.IP != "", o.ShowBorrowed, o.ShowConfiguration, o.Node != ""} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
+	if countSet(o.IP != "", o.ShowBorrowed, o.ShowConfiguration, o.Node != "") > 1 {
 		return errors.New("only one of --ip, --show-borrowed, --show-configuration and --node may be given")
 	}
-	if o.IP != "" {
-		ip, err := parseIPFlag("ip", o.IP)
-		if err != nil {
-			return err
-		}
-		o.ip = ip
-	}
-	return nil
+	return parseIPFlag("ip", o.IP, &o.ip)
 }
 
 // Run prints the requested view.

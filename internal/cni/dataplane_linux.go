@@ -216,15 +216,11 @@ func (d *LinuxDataplane) Check(_ context.Context, ep Endpoint) error {
 		return err
 	}
 	defer closeHost()
-	host, err := netlink.NewHandleAt(hns, unix.NETLINK_ROUTE)
+	host, hl, err := openLink(hns, ep.HostIf, "host")
 	if err != nil {
 		return err
 	}
 	defer host.Close()
-	hl, err := host.LinkByName(ep.HostIf)
-	if err != nil {
-		return fmt.Errorf("host interface %s: %w", ep.HostIf, err)
-	}
 	if hl.Attrs().Flags&net.FlagUp == 0 {
 		return fmt.Errorf("host interface %s is down", ep.HostIf)
 	}
@@ -233,15 +229,11 @@ func (d *LinuxDataplane) Check(_ context.Context, ep Endpoint) error {
 		return fmt.Errorf("container netns %s: %w", ep.Netns, err)
 	}
 	defer cns.Close()
-	cont, err := netlink.NewHandleAt(cns, unix.NETLINK_ROUTE)
+	cont, cl, err := openLink(cns, ep.ContainerIf, "container")
 	if err != nil {
 		return err
 	}
 	defer cont.Close()
-	cl, err := cont.LinkByName(ep.ContainerIf)
-	if err != nil {
-		return fmt.Errorf("container interface %s: %w", ep.ContainerIf, err)
-	}
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return cont.AddrList(cl, netlink.FAMILY_ALL) })
 	if err != nil {
 		return fmt.Errorf("addresses of %s: %w", ep.ContainerIf, err)
@@ -252,6 +244,22 @@ func (d *LinuxDataplane) Check(_ context.Context, ep Endpoint) error {
 		}
 	}
 	return nil
+}
+
+// openLink opens a netlink handle in ns and looks the interface name up
+// through it; side ("host", "container") names it in the error. The caller
+// closes the handle.
+func openLink(ns netns.NsHandle, name, side string) (*netlink.Handle, netlink.Link, error) {
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := h.LinkByName(name)
+	if err != nil {
+		h.Close()
+		return nil, nil, fmt.Errorf("%s interface %s: %w", side, name, err)
+	}
+	return h, l, nil
 }
 
 func families(ips []netip.Prefix) (v4, v6 bool) {

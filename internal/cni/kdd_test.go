@@ -1,14 +1,11 @@
 package cni
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,16 +13,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	k8s "k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/datastore/kubernetes"
 	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/internal/client"
-	"github.com/opencalico/calicoctl/internal/crds"
 	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/internal/ipam/kubestore"
 	"github.com/opencalico/calicoctl/resources"
@@ -54,11 +49,6 @@ type kddFixture struct {
 	dyn dynamic.Interface
 }
 
-var kddOnce struct {
-	sync.Once
-	err error
-}
-
 func kddSetup(t *testing.T) *kddFixture {
 	t.Helper()
 	srv := kubetest.Shared(t)
@@ -67,14 +57,7 @@ func kddSetup(t *testing.T) *kddFixture {
 	if f.dyn, err = dynamic.NewForConfig(srv.RESTConfig()); err != nil {
 		t.Fatalf("dynamic client: %v", err)
 	}
-	kddOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		kddOnce.err = installKDDCRDs(ctx, srv.RESTConfig())
-	})
-	if kddOnce.err != nil {
-		t.Fatalf("install CRDs: %v", kddOnce.err)
-	}
+	kubecrd.Install(t, srv)
 	ds, err := kubernetes.New(t.Context(), kubernetes.Config{Kubeconfig: srv.Kubeconfig})
 	if err != nil {
 		t.Fatalf("kubernetes backend: %v", err)
@@ -98,45 +81,6 @@ func kddSetup(t *testing.T) *kddFixture {
 		}
 	}
 	return f
-}
-
-// installKDDCRDs installs every Calico CRD and waits until discovery serves
-// the IPAM kinds and IP pools.
-func installKDDCRDs(ctx context.Context, rc *rest.Config) error {
-	list, err := crds.All()
-	if err != nil {
-		return fmt.Errorf("load CRDs: %w", err)
-	}
-	if _, err := crds.Install(ctx, rc, crds.InstallOptions{CRDs: list, EstablishTimeout: -1}); err != nil {
-		return fmt.Errorf("install: %w", err)
-	}
-	dc, err := discovery.NewDiscoveryClientForConfig(rc)
-	if err != nil {
-		return fmt.Errorf("discovery client: %w", err)
-	}
-	want := []string{"ippools"}
-	for _, gvr := range kubestore.Resources() {
-		want = append(want, gvr.Resource)
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		served := map[string]bool{}
-		if res, err := dc.ServerResourcesForGroupVersion(kubestore.APIVersion); err == nil {
-			for _, r := range res.APIResources {
-				served[r.Name] = true
-			}
-		}
-		i := slices.IndexFunc(want, func(r string) bool { return !served[r] })
-		if i < 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("CRD %s not served: %w", want[i], ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // conf is a network config on the Kubernetes datastore, as the upstream

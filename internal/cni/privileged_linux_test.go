@@ -7,10 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/opencalico/calicoctl/datastore"
+	"github.com/opencalico/calicoctl/internal/netnstest"
 )
 
 func requireRoot(t testing.TB) {
@@ -28,52 +26,12 @@ func requireRoot(t testing.TB) {
 	}
 }
 
-var nsSeq atomic.Int64
-
 // newNetns creates a named network namespace (so it has a CNI_NETNS path)
-// without leaving the calling thread in it; it is deleted when the test ends.
+// with lo up; it is deleted when the test ends.
 func newNetns(t testing.TB) (netns.NsHandle, string) {
 	t.Helper()
-	name := fmt.Sprintf("cnitest-%d-%d", os.Getpid(), nsSeq.Add(1))
-	type res struct {
-		h   netns.NsHandle
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			ch <- res{err: err}
-			return // thread stays locked and is discarded
-		}
-		defer orig.Close()
-		h, err := netns.NewNamed(name)
-		if serr := netns.Set(orig); serr != nil {
-			ch <- res{h: h, err: errors.Join(err, serr)}
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- res{h: h, err: err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("creating netns %s: %v", name, r.err)
-	}
-	t.Cleanup(func() {
-		_ = r.h.Close()
-		_ = netns.DeleteNamed(name)
-	})
-	h, err := netlink.NewHandleAt(r.h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err == nil {
-		_ = h.LinkSetUp(lo)
-	}
-	return r.h, filepath.Join("/var/run/netns", name)
+	ns := netnstest.NewNamed(t, "cnitest")
+	return ns.Handle, ns.Path
 }
 
 // newHostNS is a scratch "host": an uplink veth pair with 10.99.0.1/24 and

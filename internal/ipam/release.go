@@ -160,19 +160,13 @@ func (a *Allocator) releaseFromBlock(ctx context.Context, cidr netip.Prefix, opt
 		if len(un)+len(refused) == len(opts) {
 			return un, nil, errors.Join(refused...)
 		}
-		compactAttributes(nb)
-		nb.SequenceNumber++
-		if isEmpty(nb) && nb.Affinity == "" {
-			err = a.store.DeleteBlock(ctx, b)
-		} else {
-			_, err = a.store.UpdateBlock(ctx, nb)
-		}
-		if errors.Is(err, datastore.ErrConflict) || errors.Is(err, datastore.ErrNotFound) {
+		lost, err := a.storeReleased(ctx, b, nb)
+		if lost {
 			last = err
 			continue
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("write block %s: %w", cidr, err)
+			return nil, nil, err
 		}
 		return un, counts, errors.Join(refused...)
 	}
@@ -234,23 +228,39 @@ func (a *Allocator) releaseHandleFromBlock(ctx context.Context, cidr netip.Prefi
 		if n == 0 {
 			return 0, nil
 		}
-		compactAttributes(nb)
-		nb.SequenceNumber++
-		if isEmpty(nb) && nb.Affinity == "" {
-			err = a.store.DeleteBlock(ctx, b)
-		} else {
-			_, err = a.store.UpdateBlock(ctx, nb)
-		}
-		if errors.Is(err, datastore.ErrConflict) || errors.Is(err, datastore.ErrNotFound) {
+		lost, err := a.storeReleased(ctx, b, nb)
+		if lost {
 			last = err
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("write block %s: %w", cidr, err)
+			return 0, err
 		}
 		return n, nil
 	}
 	return 0, &RetriesExhaustedError{Op: "release handle from block " + cidr.String(), Attempts: a.retries, Last: last}
+}
+
+// storeReleased writes back nb, the copy of b that addresses were freed
+// from: it compacts the attributes, bumps the sequence number and deletes the
+// block instead when it is now empty and affine to no host. lost reports a
+// lost compare-and-swap (the block changed or vanished since b was read), to
+// be retried after reading the block again; err is then that conflict.
+func (a *Allocator) storeReleased(ctx context.Context, b, nb *Block) (lost bool, err error) {
+	compactAttributes(nb)
+	nb.SequenceNumber++
+	if isEmpty(nb) && nb.Affinity == "" {
+		err = a.store.DeleteBlock(ctx, b)
+	} else {
+		_, err = a.store.UpdateBlock(ctx, nb)
+	}
+	if errors.Is(err, datastore.ErrConflict) || errors.Is(err, datastore.ErrNotFound) {
+		return true, err
+	}
+	if err != nil {
+		return false, fmt.Errorf("write block %s: %w", b.CIDR, err)
+	}
+	return false, nil
 }
 
 // GetAssignmentAttributes returns the active owner attributes and handle of

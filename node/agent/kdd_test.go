@@ -8,19 +8,17 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/opencalico/calicoctl/datastore/kubernetes"
 	"github.com/opencalico/calicoctl/e2e/kubetest"
-	"github.com/opencalico/calicoctl/internal/crds"
+	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/internal/ipam/ipamstore"
 	"github.com/opencalico/calicoctl/internal/ipam/kubestore"
@@ -30,12 +28,6 @@ import (
 	"github.com/opencalico/calicoctl/resources"
 )
 
-// kddCRDs installs the Calico CRDs into the shared API server once.
-var kddCRDs struct {
-	sync.Once
-	err error
-}
-
 // kddServer is the binary's shared kube-apiserver with every Calico CRD
 // served.
 func kddServer(t *testing.T) *kubetest.APIServer {
@@ -44,57 +36,8 @@ func kddServer(t *testing.T) *kubetest.APIServer {
 		t.Skip("needs kube-apiserver")
 	}
 	srv := kubetest.Shared(t)
-	kddCRDs.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		kddCRDs.err = installCalicoCRDs(ctx, srv)
-	})
-	if kddCRDs.err != nil {
-		t.Fatalf("install CRDs: %v", kddCRDs.err)
-	}
+	kubecrd.Install(t, srv)
 	return srv
-}
-
-// installCalicoCRDs applies all Calico CRDs and waits until discovery
-// serves each of them.
-func installCalicoCRDs(ctx context.Context, srv *kubetest.APIServer) error {
-	list, err := crds.All()
-	if err != nil {
-		return fmt.Errorf("load CRDs: %w", err)
-	}
-	rc := srv.RESTConfig()
-	if _, err := crds.Install(ctx, rc, crds.InstallOptions{CRDs: list, EstablishTimeout: -1}); err != nil {
-		return fmt.Errorf("install: %w", err)
-	}
-	dc, err := discovery.NewDiscoveryClientForConfig(rc)
-	if err != nil {
-		return fmt.Errorf("discovery client: %w", err)
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		served := map[string]bool{}
-		if res, err := dc.ServerResourcesForGroupVersion(kubestore.APIVersion); err == nil {
-			for _, r := range res.APIResources {
-				served[r.Name] = true
-			}
-		}
-		missing := ""
-		for _, c := range list {
-			if plural, _, _ := strings.Cut(c.Name, "."); !served[plural] {
-				missing = c.Name
-				break
-			}
-		}
-		if missing == "" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("CRD %s not served: %w", missing, ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // kddInternalIP reads the Kubernetes Node's InternalIP addresses through

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/opencalico/calicoctl/datastore"
+	"github.com/opencalico/calicoctl/internal/netnstest"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -194,16 +194,13 @@ func TestPrivilegedCollectInNetns(t *testing.T) {
 			t.Skipf("needs %s (iproute2)", bin)
 		}
 	}
-	ns := fmt.Sprintf("caldiags-%d", os.Getpid())
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	run("ip", "netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-	run("ip", "-n", ns, "link", "set", "lo", "up")
+	ns := netnstest.NewNamed(t, "caldiags").Name
 	run("ip", "-n", ns, "link", "add", "vxlan.calico", "type", "vxlan", "id", "4096", "dstport", "4789", "nolearning")
 	run("ip", "-n", ns, "addr", "add", "10.244.0.1/32", "dev", "vxlan.calico")
 	run("ip", "-n", ns, "link", "set", "vxlan.calico", "up")

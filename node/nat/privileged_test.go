@@ -11,12 +11,13 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netns"
 	"sigs.k8s.io/knftables"
+
+	"github.com/opencalico/calicoctl/internal/netnstest"
 )
 
 func requirePrivileged(t *testing.T) {
@@ -30,18 +31,6 @@ func requirePrivileged(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs the ip command (iproute2) to build test namespaces")
 	}
-}
-
-var nsCounter atomic.Int64
-
-// newNS creates a named network namespace, deleted at cleanup.
-func newNS(t *testing.T, role string) string {
-	t.Helper()
-	name := fmt.Sprintf("calnat-%d-%d-%s", os.Getpid(), nsCounter.Add(1), role)
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	run(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return name
 }
 
 func run(t *testing.T, args ...string) string {
@@ -115,7 +104,7 @@ func elementKeys(t *testing.T, nft knftables.Interface, objType, name string) []
 
 func TestPrivilegedApplyAndConverge(t *testing.T) {
 	requirePrivileged(t)
-	ns := newNS(t, "apply")
+	ns := netnstest.NewNamed(t, "calnat-apply").Name
 	ctx := context.Background()
 	steps := []struct {
 		name       string
@@ -186,7 +175,7 @@ func TestPrivilegedApplyAndConverge(t *testing.T) {
 
 func TestPrivilegedRestartAdoptAndCoexistence(t *testing.T) {
 	requirePrivileged(t)
-	ns := newNS(t, "adopt")
+	ns := netnstest.NewNamed(t, "calnat-adopt").Name
 	ctx := context.Background()
 	const foreign = `table ip foreign {
 	set keep { type ipv4_addr; elements = { 10.65.0.1 }; }
@@ -257,7 +246,7 @@ table inet filter {
 // can complete.
 func TestPrivilegedTraffic(t *testing.T) {
 	requirePrivileged(t)
-	pod, router, out := newNS(t, "pod"), newNS(t, "router"), newNS(t, "out")
+	pod, router, out := netnstest.NewNamed(t, "calnat-pod").Name, netnstest.NewNamed(t, "calnat-router").Name, netnstest.NewNamed(t, "calnat-out").Name
 	run(t, "ip", "-n", router, "link", "add", "r-pod", "type", "veth", "peer", "name", "eth0", "netns", pod)
 	run(t, "ip", "-n", router, "link", "add", "r-out", "type", "veth", "peer", "name", "eth0", "netns", out)
 	for _, c := range [][]string{

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/opencalico/calicoctl/internal/netnstest"
 )
 
 // benchRoutes returns n /26 routes in 100.64.0.0/10 via vxlan.calico onlink,
@@ -19,6 +23,29 @@ func benchRoutes(n, perNode int) []Route {
 	return rs
 }
 
+// newBenchSyncer returns a syncer over a fresh netns that holds the VXLAN
+// device, and the handle of that netns.
+func newBenchSyncer(b *testing.B) (*Syncer, *netlink.Handle) {
+	b.Helper()
+	h := netnstest.New(b)
+	addVXLAN(b, h, DeviceVXLAN)
+	s, err := NewSyncer(SyncerOptions{Netlink: h})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, h
+}
+
+// appliedBenchSyncer returns a syncer over a fresh netns that has applied rs.
+func appliedBenchSyncer(b *testing.B, rs []Route) *Syncer {
+	b.Helper()
+	s, _ := newBenchSyncer(b)
+	if err := s.Apply(rs); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
 // BenchmarkSyncerFull10k: one Apply of 10,000 routes into an empty netns,
 // as 1,000 remote nodes with 10 blocks each.
 func BenchmarkSyncerFull10k(b *testing.B) { benchFull(b, benchRoutes(10000, 10)) }
@@ -30,12 +57,7 @@ func BenchmarkSyncerFull10kDistinctGateways(b *testing.B) { benchFull(b, benchRo
 func benchFull(b *testing.B, rs []Route) {
 	for b.Loop() {
 		b.StopTimer()
-		h := newTestNS(b)
-		addVXLAN(b, h, DeviceVXLAN)
-		s, err := NewSyncer(SyncerOptions{Netlink: h})
-		if err != nil {
-			b.Fatal(err)
-		}
+		s, h := newBenchSyncer(b)
 		b.StartTimer()
 		if err := s.Apply(rs); err != nil {
 			b.Fatal(err)
@@ -53,15 +75,7 @@ func benchFull(b *testing.B, rs []Route) {
 // of 10,000 routes.
 func BenchmarkSyncerIncremental1of10k(b *testing.B) {
 	rs := benchRoutes(10000, 10)
-	h := newTestNS(b)
-	addVXLAN(b, h, DeviceVXLAN)
-	s, err := NewSyncer(SyncerOptions{Netlink: h})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Apply(rs); err != nil {
-		b.Fatal(err)
-	}
+	s := appliedBenchSyncer(b, rs)
 	i := 0
 	for b.Loop() {
 		// Move one block to the next node and back.
@@ -109,15 +123,7 @@ func BenchmarkCompute1000Nodes(b *testing.B) {
 // BenchmarkSyncerUpdate1of10k: the same change through Update (delta API).
 func BenchmarkSyncerUpdate1of10k(b *testing.B) {
 	rs := benchRoutes(10000, 10)
-	h := newTestNS(b)
-	addVXLAN(b, h, DeviceVXLAN)
-	s, err := NewSyncer(SyncerOptions{Netlink: h})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Apply(rs); err != nil {
-		b.Fatal(err)
-	}
+	s := appliedBenchSyncer(b, rs)
 	i := 0
 	for b.Loop() {
 		r := rs[(i/2*10)%len(rs)]

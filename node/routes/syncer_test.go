@@ -8,6 +8,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/opencalico/calicoctl/internal/netnstest"
 )
 
 // kernelRoutes renders every route of the main table that is not a
@@ -69,10 +71,10 @@ func sorted(ss ...string) []string {
 // syncerNS builds a namespace with a host NIC (ens0, 10.0.0.1/24), two
 // workload veths and vxlan.calico.
 func syncerNS(t *testing.T) *netlink.Handle {
-	h := newTestNS(t)
-	addVeth(t, h, "ens0", "ens0p", "10.0.0.1/24")
-	addVeth(t, h, "cali1", "cali1p", "")
-	addVeth(t, h, "cali2", "cali2p", "")
+	h := netnstest.New(t)
+	netnstest.AddVeth(t, h, "ens0", "ens0p", "10.0.0.1/24", 0)
+	netnstest.AddVeth(t, h, "cali1", "cali1p", "", 0)
+	netnstest.AddVeth(t, h, "cali2", "cali2p", "", 0)
 	addVXLAN(t, h, "vxlan.calico")
 	return h
 }
@@ -219,7 +221,7 @@ func TestPrivilegedSyncerPendingConflictResync(t *testing.T) {
 		t.Errorf("first apply stats = %+v, want %+v", got, want)
 	}
 	// The workload device appears; the agent tells the syncer.
-	addVeth(t, h, "cali7", "cali7p", "")
+	netnstest.AddVeth(t, h, "cali7", "cali7p", "", 0)
 	s.LinkChanged("cali7")
 	if err := s.Apply(routes); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencalico/calicoctl/internal/netnstest"
 	"github.com/opencalico/calicoctl/node/routes"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -20,13 +21,13 @@ var (
 )
 
 func newManager(t *testing.T) (*Manager, *netlink.Handle) {
-	h := newTestNS(t)
+	h := netnstest.New(t)
 	m, err := New(Options{Handle: h})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addVeth(t, h, "ens0", "ens0p", "10.0.0.1/24", 1500)
-	addVeth(t, h, "ens1", "ens1p", "10.1.0.1/24", 9000)
+	netnstest.AddVeth(t, h, "ens0", "ens0p", "10.0.0.1/24", 1500)
+	netnstest.AddVeth(t, h, "ens1", "ens1p", "10.1.0.1/24", 9000)
 	return m, h
 }
 

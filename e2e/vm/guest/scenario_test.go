@@ -52,7 +52,7 @@ func wantRoutes(t *testing.T, c *Cluster, ns, gw string, want, unwanted []string
 // waitRoutes waits until some route in ns via gw contains all of want.
 func waitRoutes(c *Cluster, ns, gw string, timeout time.Duration, want ...string) {
 	c.t.Helper()
-	c.waitFor("a route in "+ns+" via "+gw+" with "+strings.Join(want, ", "), timeout, func() bool {
+	c.WaitFor("a route in "+ns+" via "+gw+" with "+strings.Join(want, ", "), timeout, func() bool {
 		for _, l := range c.RoutesVia(ns, gw) {
 			ok := true
 			for _, w := range want {
@@ -153,7 +153,7 @@ func TestVXLANToIPIPSwitch(t *testing.T) {
 	}
 	waitRoutes(c, n1.NS, n2.IP, 60*time.Second, "dev tunl0", "onlink")
 	waitRoutes(c, n2.NS, n1.IP, 60*time.Second, "dev tunl0", "onlink")
-	c.waitFor("VXLAN routes gone", 60*time.Second, func() bool {
+	c.WaitFor("VXLAN routes gone", 60*time.Second, func() bool {
 		return !strings.Contains(c.Routes(n1.NS), "dev vxlan.calico") && !strings.Contains(c.Routes(n2.NS), "dev vxlan.calico")
 	})
 	before := tunlTX(t, n2.NS)
@@ -165,7 +165,7 @@ func TestVXLANToIPIPSwitch(t *testing.T) {
 	// And back, IPIP -> VXLAN (seed 000's switch): every node converges
 	// again and the pods keep reaching each other.
 	c.MustCalicoctl("patch", "ippool", "default-ipv4-ippool", "-p", `{"spec":{"vxlanMode":"Always","ipipMode":"Never"}}`)
-	c.waitFor("VXLAN routes back, tunl0 routes gone", 60*time.Second, func() bool {
+	c.WaitFor("VXLAN routes back, tunl0 routes gone", 60*time.Second, func() bool {
 		r1, r2 := c.Routes(n1.NS), c.Routes(n2.NS)
 		return strings.Contains(r1, "dev vxlan.calico") && strings.Contains(r2, "dev vxlan.calico") &&
 			!strings.Contains(r1, "dev tunl0") && !strings.Contains(r2, "dev tunl0")

@@ -56,7 +56,7 @@ var nulls64, ordinals64 = func() (string, string) {
 func TestGolden(t *testing.T) {
 	rc := server(t)
 	dyn := dynClient(t, rc)
-	wipe(t, dyn)
+	wipe(t)
 	s, err := kubestore.New(rc)
 	if err != nil {
 		t.Fatal(err)
