@@ -154,11 +154,14 @@ func (o *IPAMSplitOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rev := pool.ResourceVersion // the old pool is deleted only at this revision
 	if !pool.Spec.Disabled {
 		pool.Spec.Disabled = true
-		if _, err := c.Update(ctx, resources.DeepCopy(pool).(*resources.IPPool)); err != nil {
+		upd, err := c.Update(ctx, resources.DeepCopy(pool).(*resources.IPPool))
+		if err != nil {
 			return fmt.Errorf("disabling IP pool %s: %w", pool.Name, err)
 		}
+		rev = upd.GetResourceVersion()
 	}
 	var created []*resources.IPPool
 	for i, p := range cidrs {
@@ -180,7 +183,7 @@ func (o *IPAMSplitOptions) Run(ctx context.Context) error {
 		}
 		created = append(created, np)
 	}
-	if _, err := c.DS.Delete(ctx, resources.Key{Kind: "IPPool", Name: pool.Name}, ""); err != nil && !errors.Is(err, datastore.ErrNotFound) {
+	if _, err := c.DS.Delete(ctx, resources.Key{Kind: "IPPool", Name: pool.Name}, rev); err != nil && !errors.Is(err, datastore.ErrNotFound) {
 		return fmt.Errorf("deleting IP pool %s: %w", pool.Name, err)
 	}
 	out := o.f.Streams.Out

@@ -72,9 +72,14 @@ func (p *plugin) ipamAdd(ctx context.Context, pod *PodInfo) (*types100.Result, b
 		return nil, false, err
 	}
 	handle := HandleID(p.conf.Name, p.args.ContainerID)
-	if have, err := alloc.IPsByHandle(ctx, handle); err == nil && len(have) > 0 {
+	have, err := alloc.IPsByHandle(ctx, handle)
+	switch {
+	case err == nil && len(have) > 0:
 		p.log.Info("container already has addresses", "handle", handle, "ips", have)
 		return resultOf(have), true, nil
+	case err != nil && !errors.Is(err, datastore.ErrNotFound):
+		// Not knowing what the handle holds, assigning more could leak.
+		return nil, false, fmt.Errorf("reading IPAM handle %s: %w", handle, err)
 	}
 	if hasFixed {
 		addrs, err := parseAddrs(AnnotationIPAddrs, fixed)

@@ -71,6 +71,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ResyncInterval <= 0 {
 		cfg.ResyncInterval = 90 * time.Second
 	}
+	felixEnv, err := EffectiveFelix(felixVars(cfg), nil, nil)
+	if err != nil {
+		return err
+	}
 	c := client.New(cfg.Datastore)
 	res, err := startup.Run(ctx, c, startup.Options{
 		Config: cfg.Env, NodeName: cfg.NodeName, Host: cfg.Host, K8sInternalIP: cfg.K8sInternalIP,
@@ -105,7 +109,7 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return hs.Run(ctx) })
 	}
 	g.Go(func() error {
-		return syncLoop(ctx, cfg, c, alloc, dp, ready, log)
+		return syncLoop(ctx, cfg, felixEnv, c, alloc, dp, ready, log)
 	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -140,7 +144,7 @@ func revisionOf(ctx context.Context, r revisioner, interval time.Duration) (stri
 // syncLoop reads the datastore, keeps the tunnel addresses right and
 // applies the snapshot. A failed read keeps the last good dataplane: the
 // datastore blinking never withdraws routes.
-func syncLoop(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.Allocator, dp Dataplane, ready *health.Reporter, log *slog.Logger) error {
+func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, c *client.Client, alloc *ipam.Allocator, dp Dataplane, ready *health.Reporter, log *slog.Logger) error {
 	tick := time.NewTicker(cfg.SyncInterval)
 	defer tick.Stop()
 	lastResync := time.Now()
@@ -149,6 +153,13 @@ func syncLoop(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.All
 	rev, hasRev := cfg.Datastore.(revisioner)
 	lastRev := ""
 	for {
+		// A due resync is requested before the round, so this round's Apply
+		// carries it out (rounds are skipped while nothing changes).
+		resync := time.Since(lastResync) > cfg.ResyncInterval
+		if resync {
+			dp.Resync()
+			lastResync = time.Now()
+		}
 		var err error
 		cur := ""
 		if hasRev {
@@ -156,12 +167,12 @@ func syncLoop(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.All
 		}
 		switch {
 		case err != nil:
-		case hasRev && cur == lastRev && signalled && time.Since(lastResync) <= cfg.ResyncInterval:
+		case hasRev && cur == lastRev && signalled && !resync:
 			// Nothing was written anywhere since the last good round.
 		default:
 			// cur was read before the snapshot, so a write that lands during
 			// the round moves the revision past it and triggers another one.
-			err = syncOnce(ctx, cfg, c, alloc, dp, log)
+			err = syncOnce(ctx, cfg, felixEnv, c, alloc, dp, log)
 			if err == nil {
 				lastRev = cur
 			}
@@ -195,10 +206,6 @@ func syncLoop(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.All
 				ready.Report(health.State{Live: true, Ready: false, Detail: "sync failing: " + err.Error()})
 			}
 		}
-		if time.Since(lastResync) > cfg.ResyncInterval {
-			dp.Resync()
-			lastResync = time.Now()
-		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -207,7 +214,7 @@ func syncLoop(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.All
 	}
 }
 
-func syncOnce(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.Allocator, dp Dataplane, log *slog.Logger) error {
+func syncOnce(ctx context.Context, cfg Config, felixEnv FelixSettings, c *client.Client, alloc *ipam.Allocator, dp Dataplane, log *slog.Logger) error {
 	// A datastore that stops answering must fail the round, not hang it:
 	// etcd clients wait for a connection rather than fail.
 	ctx, cancel := context.WithTimeout(ctx, max(5*cfg.SyncInterval, 5*time.Second))
@@ -219,18 +226,24 @@ func syncOnce(ctx context.Context, cfg Config, c *client.Client, alloc *ipam.All
 	if err != nil {
 		return err
 	}
-	if cfg.Env != nil && len(cfg.Env.Felix) > 0 {
-		// FELIX_* variables win over the FelixConfiguration resources.
-		env, err := EffectiveFelix(cfg.Env.Felix, nil, nil)
-		if err != nil {
-			return err
-		}
-		for _, o := range []struct{ v, dst *int }{{&env.VXLANMTU, &snap.Felix.VXLANMTU}, {&env.IPIPMTU, &snap.Felix.IPIPMTU},
-			{&env.VXLANPort, &snap.Felix.VXLANPort}, {&env.VXLANVNI, &snap.Felix.VXLANVNI}} {
-			if *o.v != 0 {
-				*o.dst = *o.v
-			}
+	snap.Felix = overrideFelix(snap.Felix, felixEnv)
+	return dp.Apply(ctx, snap)
+}
+
+func felixVars(cfg Config) map[string]string {
+	if cfg.Env == nil {
+		return nil
+	}
+	return cfg.Env.Felix
+}
+
+// overrideFelix lays the FELIX_* values (non-zero) over the datastore's.
+func overrideFelix(ds, env FelixSettings) FelixSettings {
+	for _, o := range []struct{ v, dst *int }{{&env.VXLANMTU, &ds.VXLANMTU}, {&env.IPIPMTU, &ds.IPIPMTU},
+		{&env.VXLANPort, &ds.VXLANPort}, {&env.VXLANVNI, &ds.VXLANVNI}} {
+		if *o.v != 0 {
+			*o.dst = *o.v
 		}
 	}
-	return dp.Apply(ctx, snap)
+	return ds
 }

@@ -47,6 +47,8 @@ type KernelDataplane struct {
 	ipipState string              // "", "ok", or the reason it is unsupported
 	ifindex   map[string]int      // workload device -> ifindex last seen
 	forceDev  bool
+	ipipCfg   *tunnel.IPIPConfig // last ensured; nil = none
+	forceIPIP bool
 	podMTU    int // last written to MTUFile
 }
 
@@ -81,6 +83,7 @@ func (d *KernelDataplane) Apply(ctx context.Context, s *Snapshot) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error
+	d.checkIPIP(s) // before the MTUs: the pod MTU depends on it
 	mtus := d.mtus(s)
 	d.writeMTU(mtus.Pod)
 	if err := d.ensureVXLAN(ctx, s, mtus); err != nil {
@@ -161,29 +164,36 @@ func (d *KernelDataplane) ensureVXLAN(ctx context.Context, s *Snapshot, mtus tun
 	return nil
 }
 
-func (d *KernelDataplane) ensureIPIP(ctx context.Context, s *Snapshot, mtus tunnel.TunnelMTUs) {
-	if !s.IPIP {
+// checkIPIP learns once whether this kernel can make IPIP tunnels.
+func (d *KernelDataplane) checkIPIP(s *Snapshot) {
+	if !s.IPIP || d.ipipState != "" {
 		return
 	}
-	if d.ipipState == "" {
-		if ok, reason := tunnel.IPIPSupported(); ok {
-			d.ipipState = "ok"
-		} else {
-			d.ipipState = reason
-			d.log.Error("IPIP pools are configured but this kernel cannot make IPIP tunnels; IPIP routes are not programmed (VXLAN and unencapsulated pools keep working)", "reason", reason)
-		}
+	if ok, reason := tunnel.IPIPSupported(); ok {
+		d.ipipState = "ok"
+	} else {
+		d.ipipState = reason
+		d.log.Error("IPIP pools are configured but this kernel cannot make IPIP tunnels; IPIP routes are not programmed (VXLAN and unencapsulated pools keep working)", "reason", reason)
 	}
-	if d.ipipState != "ok" {
+}
+
+func (d *KernelDataplane) ensureIPIP(ctx context.Context, s *Snapshot, mtus tunnel.TunnelMTUs) {
+	if !s.IPIP || d.ipipState != "ok" {
 		return
 	}
 	cfg := tunnel.IPIPConfig{MTU: mtus.IPIP}
 	if s.Local.IPv4IPIPTunnelAddr.IsValid() {
 		cfg.Addr = netip.PrefixFrom(s.Local.IPv4IPIPTunnelAddr, 32)
 	}
+	if d.ipipCfg != nil && *d.ipipCfg == cfg && !d.forceIPIP {
+		return // unchanged: leave tunl0 and the routes through it alone
+	}
 	if err := d.tun.EnsureIPIP(ctx, cfg); err != nil {
 		d.log.Warn("ipip device", "error", err)
 		return
 	}
+	d.ipipCfg = &cfg
+	d.forceIPIP = false
 	d.routes.LinkChanged(tunnel.IPIPDevice)
 }
 
@@ -196,11 +206,13 @@ func (d *KernelDataplane) writeMTU(mtu int) {
 	if path == "-" || mtu == d.podMTU {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-		if err := os.WriteFile(path, []byte(strconv.Itoa(mtu)), 0o644); err != nil {
-			d.log.Warn("cannot write the pod MTU file", "path", path, "error", err)
-			return
-		}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		d.log.Warn("cannot write the pod MTU file", "path", path, "error", err)
+		return
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(mtu)), 0o644); err != nil {
+		d.log.Warn("cannot write the pod MTU file", "path", path, "error", err)
+		return
 	}
 	d.podMTU = mtu
 	d.log.Info("pod MTU", "mtu", mtu, "file", path)
@@ -248,6 +260,7 @@ func (d *KernelDataplane) Resync() {
 	d.vteps.Resync()
 	d.nat.ForceResync()
 	d.forceDev = true
+	d.forceIPIP = true
 }
 
 // Close leaves everything programmed (a restarted agent adopts it).

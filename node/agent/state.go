@@ -184,19 +184,12 @@ func parseAddrOrPrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// listAll pages through one kind.
+// listAll lists one kind; the backend pages internally (etcd in pages of
+// 5,000 keys, Kubernetes with limit/continue) and returns everything.
 func listAll(ctx context.Context, ds datastore.Interface, kind, ns string) ([]resources.Resource, error) {
-	var out []resources.Resource
-	opts := datastore.ListOptions{Kind: kind, Namespace: ns, Limit: 500}
-	for {
-		res, err := ds.List(ctx, opts)
-		if err != nil {
-			return nil, fmt.Errorf("listing %s: %w", kind, err)
-		}
-		out = append(out, res.Items...)
-		if res.Continue == "" {
-			return out, nil
-		}
-		opts.Continue = res.Continue
+	res, err := ds.List(ctx, datastore.ListOptions{Kind: kind, Namespace: ns})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", kind, err)
 	}
+	return res.Items, nil
 }

@@ -19,8 +19,8 @@ import (
 // Tunnel address types, as upstream records them in the allocation's
 // "type" attribute (so `ipam show --ip` names them).
 const (
-	TypeIPIP  = "ipipTunnelAddress"
-	TypeVXLAN = "vxlanTunnelAddress"
+	TypeIPIP  = ipam.TypeIPIPTunnel
+	TypeVXLAN = ipam.TypeVXLANTunnel
 )
 
 // TunnelHandle is upstream's IPAM handle for a node's tunnel address.
@@ -159,6 +159,11 @@ func ensureTunnel(ctx context.Context, alloc *ipam.Allocator, node *resources.No
 		_, h, err := alloc.GetAssignmentAttributes(ctx, cur)
 		if err == nil && h != nil && *h == handle {
 			return cur, nil
+		}
+		var outside *ipam.NotInPoolError
+		if err != nil && !errors.Is(err, datastore.ErrNotFound) && !errors.As(err, &outside) {
+			// A datastore blink must not move the node's tunnel address.
+			return netip.Addr{}, fmt.Errorf("checking the %s %s of %s: %w", t.typ, cur, node.Name, err)
 		}
 	}
 	// Stale, foreign or missing: start from a clean handle.
