@@ -248,6 +248,17 @@ func (b *Backend) requireCRD(plural string) error {
 	return nil
 }
 
+// Revision returns the API server's current resourceVersion, read from a
+// one-item list (a quorum read): every write in the cluster moves it, pods
+// and nodes included, so a reader can skip work while it stands still.
+func (b *Backend) Revision(ctx context.Context) (string, error) {
+	res, err := b.List(ctx, datastore.ListOptions{Kind: "IPPool", Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	return res.Revision, nil
+}
+
 // Close releases idle connections.
 func (b *Backend) Close() error { return nil }
 
