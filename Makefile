@@ -7,7 +7,7 @@ PKG       := github.com/opencalico/calicoctl
 LDFLAGS   := -s -w -X $(PKG)/internal/version.GitCommit=$(COMMIT) -X $(PKG)/internal/version.BuildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build install test test-short bench lint fuzz docs clean kube-apiserver
+.PHONY: all build install install-cni test test-short bench lint fuzz docs clean kube-apiserver
 
 all: build
 
@@ -21,6 +21,13 @@ PREFIX ?= /usr/local
 install: build
 	install -m 0755 $(BIN)/calicoctl $(PREFIX)/bin/calicoctl
 	ln -sf calicoctl $(PREFIX)/bin/kubectl-calico
+
+## install-cni: link the binary into the CNI bin directory as calico and calico-ipam
+CNI_BIN_DIR ?= /opt/cni/bin
+install-cni: install
+	mkdir -p $(CNI_BIN_DIR)
+	ln -sf $(PREFIX)/bin/calicoctl $(CNI_BIN_DIR)/calico
+	ln -sf $(PREFIX)/bin/calicoctl $(CNI_BIN_DIR)/calico-ipam
 
 ## kube-apiserver: build upstream kube-apiserver and kubectl from the module proxy (cached; ~5 min cold)
 kube-apiserver:
