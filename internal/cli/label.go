@@ -48,22 +48,11 @@ func (o *LabelOptions) Complete(args []string) error {
 	if len(args) != 3 {
 		return errors.New("label takes KIND NAME and one of key=value, key- or key --remove")
 	}
-	k, err := resources.Lookup(args[0])
+	_, key, err := namedKey(args[0], args[1], o.Namespace)
 	if err != nil {
 		return err
 	}
-	if args[1] == "" {
-		return errors.New("resource name may not be empty")
-	}
-	o.key = resources.Key{Kind: k.Kind, Name: args[1]}
-	if k.Namespaced {
-		o.key.Namespace = o.Namespace
-		if o.key.Namespace == "" {
-			o.key.Namespace = "default"
-		}
-	} else if o.Namespace != "" {
-		return fmt.Errorf("%s is not namespaced", k.Kind)
-	}
+	o.key = key
 	arg := args[2]
 	switch {
 	case o.Remove:

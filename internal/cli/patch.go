@@ -51,23 +51,11 @@ func (o *PatchOptions) Complete(args []string) error {
 	if len(args) != 2 {
 		return errors.New("patch takes exactly KIND and NAME, e.g. `calicoctl patch ippool pool-a -p '{...}'`")
 	}
-	k, err := resources.Lookup(args[0])
+	k, key, err := namedKey(args[0], args[1], o.Namespace)
 	if err != nil {
 		return err
 	}
-	if args[1] == "" {
-		return errors.New("resource name may not be empty")
-	}
-	o.kind = k
-	o.key = resources.Key{Kind: k.Kind, Name: args[1]}
-	if k.Namespaced {
-		o.key.Namespace = o.Namespace
-		if o.key.Namespace == "" {
-			o.key.Namespace = "default"
-		}
-	} else if o.Namespace != "" {
-		return fmt.Errorf("%s is not namespaced", k.Kind)
-	}
+	o.kind, o.key = k, key
 	if err := yamlOrJSON([]byte(o.Patch), &o.patch); err != nil || o.patch == nil {
 		return fmt.Errorf("invalid patch: must be a JSON object: %v", err)
 	}
@@ -159,4 +147,26 @@ func mergePatch(target, patch any) any {
 		t[k] = mergePatch(t[k], v)
 	}
 	return t
+}
+
+// namedKey resolves KIND NAME [-n NS] for commands acting on one object:
+// namespaced kinds default to "default"; -n on a global kind is an error.
+func namedKey(kind, name, namespace string) (*resources.Kind, resources.Key, error) {
+	k, err := resources.Lookup(kind)
+	if err != nil {
+		return nil, resources.Key{}, err
+	}
+	if name == "" {
+		return nil, resources.Key{}, errors.New("resource name may not be empty")
+	}
+	key := resources.Key{Kind: k.Kind, Name: name}
+	if k.Namespaced {
+		key.Namespace = namespace
+		if key.Namespace == "" {
+			key.Namespace = "default"
+		}
+	} else if namespace != "" {
+		return nil, resources.Key{}, fmt.Errorf("%s is not namespaced", k.Kind)
+	}
+	return k, key, nil
 }
