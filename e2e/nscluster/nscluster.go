@@ -119,7 +119,11 @@ func New(t testing.TB, cfg Config) *Cluster {
 	t.Cleanup(c.cleanup)
 	c.hub = c.nsName("hub")
 	c.addNS(c.hub)
-	c.Run("ip", "-n", c.hub, "link", "add", "br0", "type", "bridge")
+	// A bridge without an explicit address takes the lowest MAC of its
+	// ports, so plugging in a later namespace could change the hub's MAC
+	// under the nodes' ARP caches and cut them off the datastore for a
+	// while: pin it.
+	c.Run("ip", "-n", c.hub, "link", "add", "br0", "address", "02:99:00:00:00:01", "type", "bridge")
 	c.Run("ip", "-n", c.hub, "addr", "add", "10.99.0.1/24", "dev", "br0")
 	c.Run("ip", "-n", c.hub, "link", "set", "br0", "up")
 	c.etcdURL = "http://10.99.0.1:2379"
@@ -278,7 +282,7 @@ func (c *Cluster) bridge(subnet int) string {
 	if c.subnets[subnet] {
 		return br
 	}
-	c.Run("ip", "-n", c.hub, "link", "add", br, "type", "bridge")
+	c.Run("ip", "-n", c.hub, "link", "add", br, "address", fmt.Sprintf("02:99:00:00:%02x:01", subnet), "type", "bridge")
 	c.Run("ip", "-n", c.hub, "addr", "add", fmt.Sprintf("10.99.%d.1/24", subnet), "dev", br)
 	c.Run("ip", "-n", c.hub, "link", "set", br, "up")
 	c.Run("ip", "netns", "exec", c.hub, "sysctl", "-w", "net.ipv4.ip_forward=1")
