@@ -104,8 +104,15 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		Username:    cfg.Username,
 		Password:    cfg.Password,
 		TLS:         tlsCfg,
-		Logger:      zap.NewNop(),
-		Context:     context.WithoutCancel(ctx),
+		// Keepalives let gRPC notice a dead connection (a peer that
+		// vanished without a reset) and redial, instead of every request
+		// timing out on it for minutes: long-lived clients (the node agent)
+		// recover by themselves.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+		PermitWithoutStream:  true,
+		Logger:               zap.NewNop(),
+		Context:              context.WithoutCancel(ctx),
 	})
 	if err != nil {
 		return nil, &connectError{msg: connectFailure(endpoints, err), cause: err}
