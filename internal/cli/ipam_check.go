@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 
@@ -84,6 +85,12 @@ type reportHandle struct {
 
 // Run gathers the state, prints the findings and writes the report.
 func (o *IPAMCheckOptions) Run(ctx context.Context) error {
+	if o.Output != "" {
+		// Fail before a long scan, not after it.
+		if st, err := os.Stat(filepath.Dir(o.Output)); err != nil || !st.IsDir() {
+			return fmt.Errorf("cannot write the report to %s: directory %s does not exist", o.Output, filepath.Dir(o.Output))
+		}
+	}
 	s, err := o.f.openIPAM(ctx, false)
 	if err != nil {
 		return err
