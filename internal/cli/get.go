@@ -143,11 +143,26 @@ func (o *GetOptions) Run(ctx context.Context) error {
 	var errs []error
 	for _, q := range queries {
 		res := printer.Result{Kind: q.kind, IsList: len(q.keys) == 0}
-		if res.IsList {
-			ns := ""
-			if q.kind.Namespaced && !o.AllNamespaces {
-				ns = o.namespace()
+		p, err := printer.New(o.Output, printer.Options{
+			ShowNamespace:  q.kind.Namespaced && (o.Namespace != "" || o.AllNamespaces),
+			GlobalASNumber: globalASNumber(ctx, c),
+		})
+		if err != nil {
+			return err
+		}
+		ns := ""
+		if q.kind.Namespaced && !o.AllNamespaces {
+			ns = o.namespace()
+		}
+		if pp, ok := p.(printer.PagePrinter); ok && res.IsList && pp.CanPrintPages(q.kind) {
+			// Tables of a list keep cells, not objects: read a page at a
+			// time so a large list never sits in memory whole.
+			if err := pp.PrintPages(o.f.Streams.Out, q.kind, listPager(ctx, c, datastore.ListOptions{Kind: q.kind.Kind, Namespace: ns})); err != nil {
+				return err
 			}
+			continue
+		}
+		if res.IsList {
 			l, err := c.List(ctx, datastore.ListOptions{Kind: q.kind.Kind, Namespace: ns})
 			if err != nil {
 				return err
@@ -169,13 +184,6 @@ func (o *GetOptions) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		p, err := printer.New(o.Output, printer.Options{
-			ShowNamespace:  q.kind.Namespaced && (o.Namespace != "" || o.AllNamespaces),
-			GlobalASNumber: globalASNumber(ctx, c),
-		})
-		if err != nil {
-			return err
-		}
 		if err := p.Print(o.f.Streams.Out, res); err != nil {
 			return err
 		}
@@ -187,6 +195,31 @@ func (o *GetOptions) Run(ctx context.Context) error {
 		fmt.Fprintln(o.f.Streams.ErrOut, e)
 	}
 	return ErrSilent
+}
+
+// listPageSize is how many objects a paged `get` table reads per request.
+const listPageSize = 500
+
+// listPager reads opts a page at a time, every page at the revision of the
+// first, so the table is one consistent snapshot.
+func listPager(ctx context.Context, c *client.Client, opts datastore.ListOptions) printer.Pager {
+	done := false
+	return func() ([]resources.Resource, error) {
+		if done {
+			return nil, nil
+		}
+		opts.Limit = listPageSize
+		l, err := c.List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		opts.Continue = l.Continue
+		done = l.Continue == ""
+		if l.Items == nil {
+			l.Items = []resources.Resource{}
+		}
+		return l.Items, nil
+	}
 }
 
 func (o *GetOptions) namespace() string {

@@ -113,10 +113,7 @@ func BuildTable(cols []Column, items []resources.Resource, ctx *Context) (t Tabl
 			err = fmt.Errorf("failed to build table row: %v", r)
 		}
 	}()
-	t.Header = make([]string, len(cols))
-	for i, c := range cols {
-		t.Header[i] = c.Header
-	}
+	t.Header = headers(cols)
 	for _, it := range items {
 		row := make([]string, len(cols))
 		for i, c := range cols {
@@ -134,22 +131,39 @@ var cellReplacer = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
 // padding 3, padded with spaces) with every cell tab-terminated, then an
 // empty line.
 func RenderTable(w io.Writer, t Table) error {
-	tw := tabwriter.NewWriter(w, 5, 1, 3, ' ', 0)
-	line := func(cells []string) {
-		for _, c := range cells {
-			_, _ = io.WriteString(tw, cellReplacer.Replace(c))
-			_, _ = io.WriteString(tw, "\t")
-		}
-		_, _ = io.WriteString(tw, "\n")
-	}
-	line(t.Header)
+	tw := newTableWriter(w, t.Header)
 	for _, r := range t.Rows {
-		line(r)
+		tw.row(r)
 	}
-	if err := tw.Flush(); err != nil {
+	return tw.close()
+}
+
+// tableWriter renders a table row by row; the column widths are known, and
+// the text written, only at close.
+type tableWriter struct {
+	w  io.Writer
+	tw *tabwriter.Writer
+}
+
+func newTableWriter(w io.Writer, header []string) *tableWriter {
+	t := &tableWriter{w: w, tw: tabwriter.NewWriter(w, 5, 1, 3, ' ', 0)}
+	t.row(header)
+	return t
+}
+
+func (t *tableWriter) row(cells []string) {
+	for _, c := range cells {
+		_, _ = io.WriteString(t.tw, cellReplacer.Replace(c))
+		_, _ = io.WriteString(t.tw, "\t")
+	}
+	_, _ = io.WriteString(t.tw, "\n")
+}
+
+func (t *tableWriter) close() error {
+	if err := t.tw.Flush(); err != nil {
 		return fmt.Errorf("writing table: %w", err)
 	}
-	_, err := io.WriteString(w, "\n")
+	_, err := io.WriteString(t.w, "\n")
 	return err
 }
 
@@ -161,8 +175,9 @@ type tablePrinter struct {
 	headings []string // custom columns
 }
 
-func (p *tablePrinter) Print(w io.Writer, res Result) error {
-	cs := ColumnsFor(res.Kind)
+// columns resolves the printer's headings for kind k.
+func (p *tablePrinter) columns(k *resources.Kind) ([]Column, error) {
+	cs := ColumnsFor(k)
 	headings := p.headings
 	if headings == nil {
 		headings = cs.PS
@@ -170,8 +185,13 @@ func (p *tablePrinter) Print(w io.Writer, res Result) error {
 			headings = cs.Wide
 		}
 	}
-	showNS := p.opts.ShowNamespace && res.Kind != nil && res.Kind.Namespaced
-	cols, err := SelectColumns(cs, headings, showNS)
+	showNS := p.opts.ShowNamespace && k != nil && k.Namespaced
+	return SelectColumns(cs, headings, showNS)
+}
+
+func (p *tablePrinter) Print(w io.Writer, res Result) error {
+	cs := ColumnsFor(res.Kind)
+	cols, err := p.columns(res.Kind)
 	if err != nil {
 		return err
 	}
