@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/opencalico/calicoctl/datastore/kubernetes"
+	"github.com/opencalico/calicoctl/internal/client"
 	"github.com/opencalico/calicoctl/internal/crds"
 )
 
@@ -85,7 +86,7 @@ func (o *CRDsInstallOptions) restConfig(ctx context.Context) (*rest.Config, erro
 	if err != nil {
 		return nil, err
 	}
-	kc := KubernetesConfig(cfg, o.f.Env)
+	kc := client.KubernetesConfig(cfg.Spec, o.f.Env)
 	if kc.Kubeconfig == "" && kc.APIEndpoint == "" && !kc.InCluster {
 		return nil, errors.New("no Kubernetes cluster configured: set KUBECONFIG or --kubeconfig (or K8S_API_ENDPOINT), or run inside a pod")
 	}

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/opencalico/calicoctl/datastore"
-	"github.com/opencalico/calicoctl/datastore/etcd"
-	"github.com/opencalico/calicoctl/datastore/kubernetes"
 	"github.com/opencalico/calicoctl/internal/client"
 	"github.com/opencalico/calicoctl/internal/config"
 	"github.com/opencalico/calicoctl/internal/version"
@@ -64,50 +62,7 @@ func (f *Factory) Datastore(ctx context.Context) (datastore.Interface, error) {
 	if f.NewDatastore != nil {
 		return f.NewDatastore(ctx, cfg)
 	}
-	s := cfg.Spec
-	switch s.DatastoreType {
-	case "etcdv3":
-		return etcd.New(ctx, etcd.Config{
-			Endpoints:  s.EtcdEndpointList(),
-			Username:   s.EtcdUsername,
-			Password:   s.EtcdPassword,
-			KeyFile:    s.EtcdKeyFile,
-			CertFile:   s.EtcdCertFile,
-			CACertFile: s.EtcdCACertFile,
-		})
-	case "kubernetes":
-		kc := KubernetesConfig(cfg, f.Env)
-		if kc.Kubeconfig == "" && kc.APIEndpoint == "" && !kc.InCluster {
-			return nil, errors.New("no datastore configured: set KUBECONFIG (or --kubeconfig) for the Kubernetes datastore, " +
-				"or DATASTORE_TYPE=etcdv3 and ETCD_ENDPOINTS (e.g. http://127.0.0.1:2379 for `calicoctl datastore serve`)")
-		}
-		return kubernetes.New(ctx, kc)
-	default:
-		return nil, fmt.Errorf("unknown datastore type %q", s.DatastoreType)
-	}
-}
-
-// KubernetesConfig maps the resolved client configuration onto the
-// Kubernetes backend's settings. With neither a kubeconfig nor an API
-// endpoint, a process running in a pod uses its service account.
-func KubernetesConfig(cfg *config.Resolved, env func(string) (string, bool)) kubernetes.Config {
-	s := cfg.Spec
-	kc := kubernetes.Config{
-		Kubeconfig:            s.Kubeconfig,
-		Context:               s.K8sCurrentContext,
-		APIEndpoint:           s.K8sAPIEndpoint,
-		CertFile:              s.K8sCertFile,
-		KeyFile:               s.K8sKeyFile,
-		CAFile:                s.K8sCAFile,
-		Token:                 s.K8sAPIToken,
-		InsecureSkipTLSVerify: s.K8sInsecureSkipTLSVerify,
-		QPS:                   float32(s.K8sClientQPS),
-		Burst:                 s.K8sClientBurst,
-	}
-	if host, ok := env("KUBERNETES_SERVICE_HOST"); ok && host != "" && kc.Kubeconfig == "" && kc.APIEndpoint == "" {
-		kc.InCluster = true
-	}
-	return kc
+	return client.Connect(ctx, cfg.Spec, f.Env)
 }
 
 // Client connects and wraps the datastore in a Calico client. The error text

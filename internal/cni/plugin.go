@@ -14,7 +14,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/opencalico/calicoctl/datastore"
-	"github.com/opencalico/calicoctl/internal/cli"
+	"github.com/opencalico/calicoctl/internal/client"
 	"github.com/opencalico/calicoctl/internal/config"
 	"github.com/opencalico/calicoctl/resources"
 )
@@ -89,7 +89,7 @@ func (p *plugin) connect(ctx context.Context) error {
 		p.ds = p.o.Datastore
 		return nil
 	}
-	ds, err := cli.DatastoreForSpec(ctx, p.spec(), p.lookupEnv)
+	ds, err := client.Connect(ctx, p.spec(), p.lookupEnv)
 	if err != nil {
 		return fmt.Errorf("connecting to the datastore: %w", err)
 	}
