@@ -111,11 +111,11 @@ func roundTrip(t *testing.T, c *cluster, kc clitest.KindCase) {
 		code     int
 		labelNow string // JSON of metadata.labels["e2e"] after the step
 	}{
-		{[]string{"e2e=one"}, fmt.Sprintf("Successfully set label e2e on %s %s\n", lower, kc.Name), "", 0, `"one"`},
-		{[]string{"e2e=two"}, "", fmt.Sprintf("failed to update label of %s %s, key e2e is already present. please use '--overwrite' to set a new value\n", lower, kc.Name), 1, `"one"`},
-		{[]string{"e2e=two", "--overwrite"}, fmt.Sprintf("Successfully updated label e2e on %s %s\n", lower, kc.Name), "", 0, `"two"`},
-		{[]string{"e2e", "--remove"}, fmt.Sprintf("Successfully removed label e2e from %s %s\n", lower, kc.Name), "", 0, `<absent>`},
-		{[]string{"e2e", "--remove"}, "", fmt.Sprintf("cannot remove label of %s %s, key e2e does not exist\n", lower, kc.Name), 1, `<absent>`},
+		{[]string{"e2e=one"}, fmt.Sprintf("Successfully set label e2e on %s %s\n", kc.Word, kc.Name), "", 0, `"one"`},
+		{[]string{"e2e=two"}, "", fmt.Sprintf("failed to update label of %s %s, key e2e is already present. please use '--overwrite' to set a new value\n", kc.Word, kc.Name), 1, `"one"`},
+		{[]string{"e2e=two", "--overwrite"}, fmt.Sprintf("Successfully updated label e2e on %s %s\n", kc.Word, kc.Name), "", 0, `"two"`},
+		{[]string{"e2e", "--remove"}, fmt.Sprintf("Successfully removed label e2e from %s %s\n", kc.Word, kc.Name), "", 0, `<absent>`},
+		{[]string{"e2e", "--remove"}, "", fmt.Sprintf("cannot remove label of %s %s, key e2e does not exist\n", kc.Word, kc.Name), 1, `<absent>`},
 	}
 	for _, st := range labelSteps {
 		out, errOut, code = c.run(t, "", with(append([]string{"label", kc.Word, kc.Name}, st.args...)...)...)
@@ -194,7 +194,7 @@ func TestClusterInformation(t *testing.T) {
 	out = c.mustRun(t, "", "patch", "clusterinfo", "default", "-p", `{"spec":{"clusterType":"etcd,bgp"}}`)
 	clitest.WantExact(t, "patch stdout", out, "Successfully patched 1 'ClusterInformation' resource\n")
 	out = c.mustRun(t, "", "label", "clusterinformations", "default", "owner=e2e")
-	clitest.WantExact(t, "label stdout", out, "Successfully set label owner on clusterinformation default\n")
+	clitest.WantExact(t, "label stdout", out, "Successfully set label owner on clusterinformations default\n")
 	after, _ := c.getYAML(t, "clusterinformation", "default")
 	clitest.WantFields(t, "after edits", after, map[string]string{
 		"spec.datastoreReady": `false`,

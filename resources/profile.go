@@ -31,3 +31,20 @@ func (r *Profile) Validate() error {
 	ValidateLabels(&v, "spec.labelsToApply", r.Spec.LabelsToApply)
 	return v.Err()
 }
+
+// DefaultAllowProfileName names the built-in profile that allows all
+// traffic. Upstream serves it on every datastore without storing it, and
+// refuses to change it.
+const DefaultAllowProfileName = "projectcalico-default-allow"
+
+// DefaultAllowProfile returns the built-in projectcalico-default-allow
+// profile: ingress and egress [{action: Allow}], resourceVersion "1".
+func DefaultAllowProfile() *Profile {
+	p := &Profile{}
+	p.Name = DefaultAllowProfileName
+	p.ResourceVersion = "1"
+	p.Spec.Ingress = []Rule{{Action: ActionAllow}}
+	p.Spec.Egress = []Rule{{Action: ActionAllow}}
+	SetTypeMeta(p)
+	return p
+}

@@ -1,6 +1,10 @@
 package resources
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	"cmp"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // Tier is the projectcalico.org/v3 Tier resource: an ordered group of
 // policies. Tiers apply in order; a tier's defaultAction applies to an
@@ -84,4 +88,25 @@ func actionValue(a *Action) any {
 		return "<unset>"
 	}
 	return *a
+}
+
+// CompareTiers orders tiers as upstream lists them: by order ascending, an
+// unset order last, ties by name. Objects of other kinds count as unset.
+func CompareTiers(a, b Resource) int {
+	var oa, ob *float64
+	if t, ok := a.(*Tier); ok {
+		oa = t.Spec.Order
+	}
+	if t, ok := b.(*Tier); ok {
+		ob = t.Spec.Order
+	}
+	switch {
+	case oa == nil && ob != nil:
+		return 1
+	case oa != nil && ob == nil:
+		return -1
+	case oa != nil && ob != nil && *oa != *ob:
+		return cmp.Compare(*oa, *ob)
+	}
+	return cmp.Compare(a.GetName(), b.GetName())
 }

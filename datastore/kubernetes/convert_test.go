@@ -228,8 +228,9 @@ func TestNodeConversion(t *testing.T) {
 	if !maps.Equal(cn.Labels, wantLabels) {
 		t.Fatalf("labels %v, want %v (k8s labels win)", cn.Labels, wantLabels)
 	}
-	if cn.Annotations["note"] != "x" || len(cn.Annotations) != 1 {
-		t.Fatalf("annotations %v", cn.Annotations)
+	wantAnn := map[string]string{"note": "x", AnnotationKubeLabels: `{"kubernetes.io/hostname":"worker-1","shared":"k8s"}`}
+	if !maps.Equal(cn.Annotations, wantAnn) {
+		t.Fatalf("annotations %v, want %v", cn.Annotations, wantAnn)
 	}
 	b := cn.Spec.BGP
 	if b == nil || b.IPv4Address != "10.0.0.5/24" || b.IPv6Address != "fd00::5/64" || b.IPv4IPIPTunnelAddr != "192.168.1.1" ||
@@ -275,6 +276,9 @@ func TestNodeConversion(t *testing.T) {
 	}
 	if !maps.Equal(merged.Labels, n.Labels) {
 		t.Fatalf("k8s labels changed: %v", merged.Labels)
+	}
+	if _, ok := a[AnnotationKubeLabels]; ok || a[AnnotationAnnotations] != `{"note":"x"}` {
+		t.Fatalf("the kube-labels snapshot was stored: kube-labels %q, calico annotations %q", a[AnnotationKubeLabels], a[AnnotationAnnotations])
 	}
 	if n.Annotations[AnnotationIPv4VXLANTunnelAddr] != "192.168.2.1" {
 		t.Fatalf("MergeCalicoNode modified its input")
@@ -496,5 +500,65 @@ func TestKNPToPolicy(t *testing.T) {
 	}
 	if err := p.Validate(); err != nil {
 		t.Fatalf("converted policy does not validate: %v", err)
+	}
+}
+
+// TestNodeLabelRoundTrip: the kube-labels snapshot undoes the label merge on
+// write, even when the Kubernetes labels changed since the read; input
+// without a snapshot drops only labels equal to the current ones; a broken
+// snapshot is refused naming the node and the annotation.
+func TestNodeLabelRoundTrip(t *testing.T) {
+	read := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "m1", Labels: map[string]string{"kubernetes.io/hostname": "m1", "tier": "old"}}}
+	cn, err := NodeToCalico(read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn.Labels["i-am-a-route-reflector"] = "true"
+	now := read.DeepCopy()
+	now.Labels["tier"] = "new" // changed in Kubernetes since the export
+	merged, err := MergeCalicoNode(now, cn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := merged.Annotations[AnnotationLabels]; got != `{"i-am-a-route-reflector":"true"}` {
+		t.Errorf("calico labels %s, want only the new label", got)
+	}
+	if _, ok := merged.Annotations[AnnotationKubeLabels]; ok {
+		t.Errorf("snapshot stored on the Node: %v", merged.Annotations)
+	}
+	again, err := NodeToCalico(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"kubernetes.io/hostname": "m1", "tier": "new", "i-am-a-route-reflector": "true"}; !maps.Equal(again.Labels, want) {
+		t.Errorf("re-read labels %v, want %v", again.Labels, want)
+	}
+
+	hand := &resources.Node{}
+	hand.Name = "m1"
+	hand.Labels = map[string]string{"kubernetes.io/hostname": "m1", "tier": "mine"}
+	merged, err = MergeCalicoNode(now, hand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := merged.Annotations[AnnotationLabels]; got != `{"tier":"mine"}` {
+		t.Errorf("hand-written node: calico labels %s, want {\"tier\":\"mine\"}", got)
+	}
+	if _, ok := merged.Annotations[AnnotationAnnotations]; ok {
+		t.Errorf("hand-written node without annotations stored %q", merged.Annotations[AnnotationAnnotations])
+	}
+
+	bare, err := NodeToCalico(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "bare"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bare.Annotations[AnnotationKubeLabels]; got != "null" {
+		t.Errorf("node without labels: kube-labels %q, want null (upstream's JSON of no labels)", got)
+	}
+
+	hand.Annotations = map[string]string{AnnotationKubeLabels: "{not json"}
+	_, err = MergeCalicoNode(now, hand)
+	if err == nil || !strings.Contains(err.Error(), "metadata.annotations["+AnnotationKubeLabels+"]") {
+		t.Errorf("broken snapshot: err = %v, want one naming the annotation", err)
 	}
 }

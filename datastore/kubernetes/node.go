@@ -53,10 +53,18 @@ func NodeToCalico(n *corev1.Node) (*resources.Node, error) {
 	if len(labels) > 0 {
 		cn.Labels = labels
 	}
-	var ann map[string]string
+	ann := map[string]string{}
 	if err := jsonAnnotation(a, AnnotationAnnotations, &ann); err != nil {
 		return nil, fmt.Errorf("Node %s: %w", n.Name, err)
 	}
+	// The snapshot of the Kubernetes labels lets a write undo the merge
+	// above (MergeCalicoNode); upstream shows it, as JSON ("null" when the
+	// Node has no labels at all).
+	kubeLabels, err := json.Marshal(n.Labels)
+	if err != nil {
+		return nil, fmt.Errorf("Node %s: %w", n.Name, err)
+	}
+	ann[AnnotationKubeLabels] = string(kubeLabels)
 	cn.Annotations = ann
 
 	s := &cn.Spec
@@ -111,9 +119,17 @@ func NodeToCalico(n *corev1.Node) (*resources.Node, error) {
 }
 
 // MergeCalicoNode writes the Calico data of cn into a copy of the Kubernetes
-// Node n: only annotations change. Labels that equal the Node's own
-// Kubernetes labels are not stored again as Calico labels.
+// Node n: only annotations change. The labels read from Kubernetes are not
+// stored again as Calico labels: those named in cn's kube-labels snapshot
+// (the Node's labels when cn was read; Kubernetes labels win on read, so a
+// Calico value for one of them could never show) and, for input without a
+// snapshot, those equal to the Node's current labels. The snapshot itself is
+// bookkeeping and is never stored.
 func MergeCalicoNode(n *corev1.Node, cn *resources.Node) (*corev1.Node, error) {
+	calicoLabels, calicoAnnotations, err := restoreCalicoMetadata(n, cn)
+	if err != nil {
+		return nil, err
+	}
 	out := n.DeepCopy()
 	if out.Annotations == nil {
 		out.Annotations = map[string]string{}
@@ -155,22 +171,41 @@ func MergeCalicoNode(n *corev1.Node, cn *resources.Node) (*corev1.Node, error) {
 	if err := setJSONAnnotation(a, AnnotationInterfaces, s.Interfaces, len(s.Interfaces) > 0); err != nil {
 		return nil, err
 	}
-	calicoLabels := map[string]string{}
-	for k, v := range cn.Labels {
-		if kv, ok := n.Labels[k]; !ok || kv != v {
-			calicoLabels[k] = v
-		}
-	}
 	if err := setJSONAnnotation(a, AnnotationLabels, calicoLabels, len(calicoLabels) > 0); err != nil {
 		return nil, err
 	}
-	if err := setJSONAnnotation(a, AnnotationKubeLabels, n.Labels, len(n.Labels) > 0); err != nil {
-		return nil, err
-	}
-	if err := setJSONAnnotation(a, AnnotationAnnotations, cn.Annotations, len(cn.Annotations) > 0); err != nil {
+	// Not stored on the Node (upstream never does); drop a copy earlier
+	// versions of this tool wrote.
+	delete(a, AnnotationKubeLabels)
+	if err := setJSONAnnotation(a, AnnotationAnnotations, calicoAnnotations, len(calicoAnnotations) > 0); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// restoreCalicoMetadata undoes NodeToCalico's label merge: it returns the
+// labels and annotations of cn that belong to Calico.
+func restoreCalicoMetadata(n *corev1.Node, cn *resources.Node) (labels, annotations map[string]string, err error) {
+	annotations = maps.Clone(cn.Annotations)
+	snapshot, hasSnapshot := annotations[AnnotationKubeLabels]
+	delete(annotations, AnnotationKubeLabels)
+	var kubeLabels map[string]string
+	if hasSnapshot && snapshot != "" {
+		if err := json.Unmarshal([]byte(snapshot), &kubeLabels); err != nil {
+			return nil, nil, fmt.Errorf("metadata.annotations[%s] must be the JSON object of the node's Kubernetes labels: %w", AnnotationKubeLabels, err)
+		}
+	}
+	labels = map[string]string{}
+	for k, v := range cn.Labels {
+		if _, inherited := kubeLabels[k]; inherited {
+			continue
+		}
+		if kv, ok := n.Labels[k]; ok && kv == v {
+			continue
+		}
+		labels[k] = v
+	}
+	return labels, annotations, nil
 }
 
 func jsonAnnotation(a map[string]string, key string, into any) error {
@@ -261,7 +296,7 @@ func (s *nodeStore) update(ctx context.Context, r resources.Resource) (resources
 	}
 	merged, err := MergeCalicoNode(n, cn)
 	if err != nil {
-		return nil, fmt.Errorf("update %s: %w", key, err)
+		return nil, err // names the field; the caller names the node
 	}
 	out, err := s.b.kube.CoreV1().Nodes().Update(ctx, merged, metav1.UpdateOptions{})
 	if err != nil {

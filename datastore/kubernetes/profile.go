@@ -19,7 +19,7 @@ import (
 
 const (
 	// DefaultAllowProfile is the static profile that allows all traffic.
-	DefaultAllowProfile = "projectcalico-default-allow"
+	DefaultAllowProfile = resources.DefaultAllowProfileName
 
 	namespaceLabelPrefix      = "pcns."
 	serviceAccountLabelPrefix = "pcsa."
@@ -31,15 +31,7 @@ const (
 func allowRules() []resources.Rule { return []resources.Rule{{Action: resources.Action("Allow")}} }
 
 // DefaultAllow returns the static projectcalico-default-allow profile.
-func DefaultAllow() *resources.Profile {
-	p := &resources.Profile{}
-	p.Name = DefaultAllowProfile
-	p.ResourceVersion = "1"
-	p.Spec.Ingress = allowRules()
-	p.Spec.Egress = allowRules()
-	resources.SetTypeMeta(p)
-	return p
-}
+func DefaultAllow() *resources.Profile { return resources.DefaultAllowProfile() }
 
 // NamespaceToProfile converts a namespace into profile kns.<namespace>.
 // Its revision is "<nsRV>/".

@@ -142,11 +142,11 @@ func roundTrip(t *testing.T, u *user, kc clitest.KindCase) {
 		code     int
 		labelNow string
 	}{
-		{[]string{"e2e=one"}, fmt.Sprintf("Successfully set label e2e on %s %s\n", lower, kc.Name), "", 0, `"one"`},
-		{[]string{"e2e=two"}, "", fmt.Sprintf("failed to update label of %s %s, key e2e is already present. please use '--overwrite' to set a new value\n", lower, kc.Name), 1, `"one"`},
-		{[]string{"e2e=two", "--overwrite"}, fmt.Sprintf("Successfully updated label e2e on %s %s\n", lower, kc.Name), "", 0, `"two"`},
-		{[]string{"e2e", "--remove"}, fmt.Sprintf("Successfully removed label e2e from %s %s\n", lower, kc.Name), "", 0, `<absent>`},
-		{[]string{"e2e", "--remove"}, "", fmt.Sprintf("cannot remove label of %s %s, key e2e does not exist\n", lower, kc.Name), 1, `<absent>`},
+		{[]string{"e2e=one"}, fmt.Sprintf("Successfully set label e2e on %s %s\n", kc.Word, kc.Name), "", 0, `"one"`},
+		{[]string{"e2e=two"}, "", fmt.Sprintf("failed to update label of %s %s, key e2e is already present. please use '--overwrite' to set a new value\n", kc.Word, kc.Name), 1, `"one"`},
+		{[]string{"e2e=two", "--overwrite"}, fmt.Sprintf("Successfully updated label e2e on %s %s\n", kc.Word, kc.Name), "", 0, `"two"`},
+		{[]string{"e2e", "--remove"}, fmt.Sprintf("Successfully removed label e2e from %s %s\n", kc.Word, kc.Name), "", 0, `<absent>`},
+		{[]string{"e2e", "--remove"}, "", fmt.Sprintf("cannot remove label of %s %s, key e2e does not exist\n", kc.Word, kc.Name), 1, `<absent>`},
 	}
 	for _, st := range labelSteps {
 		what := "label " + strings.Join(st.args, " ")

@@ -2,6 +2,7 @@ package kdd
 
 import (
 	"encoding/json"
+	"maps"
 	"regexp"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/opencalico/calicoctl/e2e/clitest"
+	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 )
 
 // ippoolYAML is a small IPPool manifest with the given name and CIDR.
@@ -48,7 +51,7 @@ func TestClusterInformation(t *testing.T) {
 		t.Errorf("apply: exit %d, want 1", r.Code)
 	}
 	out := u.mustRun(t, "label", "clusterinformations", "default", "owner=kdd")
-	clitest.WantExact(t, "label stdout", out, "Successfully set label owner on clusterinformation default\n")
+	clitest.WantExact(t, "label stdout", out, "Successfully set label owner on clusterinformations default\n")
 	after, _ := u.getYAML(t, "clusterinformation", "default")
 	clitest.WantFields(t, "after label", after, map[string]string{
 		"metadata.labels":  `{"owner":"kdd"}`,
@@ -166,5 +169,87 @@ func TestNodeFromKubernetesNode(t *testing.T) {
 	}
 	if _, err := nodes.Get(t.Context(), "node1", metav1.GetOptions{}); err == nil {
 		t.Errorf("refused create left a k8s Node node1 behind")
+	}
+}
+
+// TestApplyAndReplaceExportedNode: an exported Node (no resourceVersion)
+// applies and replaces as an update of the Kubernetes Node, the
+// kube-labels snapshot never becomes stored Calico data, and kinds that stay
+// read-only say why. A dedicated API server: other tests list every Node.
+func TestApplyAndReplaceExportedNode(t *testing.T) {
+	t.Parallel()
+	clitest.TrackSources(t)
+	srv := kubetest.Start(t)
+	kubecrd.Install(t, srv)
+	u := admin(t, srv)
+	const name = "kdd-exported"
+	srv.CreateNode(t, name, map[string]string{"zone": "z1"}, "10.0.3.5")
+	nodes := srv.Clientset(t).CoreV1().Nodes()
+
+	obj, _ := u.getYAML(t, "node", name)
+	clitest.WantFields(t, "node", obj, map[string]string{
+		"metadata.annotations": `{"projectcalico.org/kube-labels":"{\"zone\":\"z1\"}"}`,
+		"metadata.labels":      `{"zone":"z1"}`,
+	})
+	exported := u.mustRun(t, "get", "node", name, "--export", "-o", "yaml")
+	if strings.Contains(exported, "resourceVersion") || !strings.Contains(exported, "projectcalico.org/kube-labels") {
+		t.Fatalf("export:\n%s", exported)
+	}
+	edited := clitest.ParseObject(t, exported)
+	edited.Set(t, "metadata.labels.i-am-a-route-reflector", "true")
+	edited.Set(t, "spec.bgp.routeReflectorClusterID", "224.0.0.1")
+	file := clitest.WriteFile(t, "node.yaml", edited.YAML(t))
+	wantResult(t, "apply", u.run(t, "", "apply", "-f", file), "Successfully applied 1 'Node' resource(s)\n", "", 0)
+
+	edited.Set(t, "spec.bgp.routeReflectorClusterID", "224.0.0.2")
+	file = clitest.WriteFile(t, "node2.yaml", edited.YAML(t))
+	wantResult(t, "replace", u.run(t, "", "replace", "-f", file), "Successfully replaced 1 'Node' resource(s)\n", "", 0)
+
+	kn, err := nodes.Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"projectcalico.org/RouteReflectorClusterID": "224.0.0.2",
+		"projectcalico.org/labels":                  `{"i-am-a-route-reflector":"true"}`,
+	}
+	if !maps.Equal(kn.Annotations, want) {
+		t.Errorf("k8s Node annotations %v, want %v (no kube-labels snapshot, no Calico copy of k8s labels)", kn.Annotations, want)
+	}
+	if !maps.Equal(kn.Labels, map[string]string{"zone": "z1"}) {
+		t.Errorf("k8s Node labels %v, want zone=z1 only", kn.Labels)
+	}
+	obj, _ = u.getYAML(t, "node", name)
+	clitest.WantFields(t, "node after replace", obj, map[string]string{
+		"metadata.labels":      `{"i-am-a-route-reflector":"true","zone":"z1"}`,
+		"metadata.annotations": `{"projectcalico.org/kube-labels":"{\"zone\":\"z1\"}"}`,
+		"spec.bgp":             `{"routeReflectorClusterID":"224.0.0.2"}`,
+	})
+
+	// A stale resourceVersion is still refused.
+	edited.Set(t, "metadata.resourceVersion", "1")
+	r := u.run(t, "", "replace", "-f", clitest.WriteFile(t, "stale.yaml", edited.YAML(t)))
+	clitest.WantContains(t, "stale replace stderr", r.Stderr, "resource version '1' is out of date")
+	if r.Code != 1 {
+		t.Errorf("stale replace: exit %d, want 1", r.Code)
+	}
+
+	// Applying an export of a read-only kind says why it is read-only.
+	srv.CreateNamespace(t, "exp-ns", nil)
+	prof := clitest.WriteFile(t, "prof.yaml", u.mustRun(t, "get", "profile", "kns.exp-ns", "--export", "-o", "yaml"))
+	r = u.run(t, "", "apply", "-f", prof)
+	clitest.WantOneLine(t, "apply profile stderr", r.Stderr)
+	clitest.WantContains(t, "apply profile stderr", r.Stderr, "is not supported on Profile(kns.exp-ns)", "profiles are derived from Kubernetes namespaces")
+	if r.Code != 1 || r.Stdout != "" {
+		t.Errorf("apply profile: exit %d stdout %q, want 1 and nothing", r.Code, r.Stdout)
+	}
+	da := clitest.WriteFile(t, "da.yaml", u.mustRun(t, "get", "profile", "projectcalico-default-allow", "--export", "-o", "yaml"))
+	for _, verb := range []string{"apply", "replace", "create"} {
+		r = u.run(t, "", verb, "-f", da)
+		clitest.WantOneLine(t, verb+" default-allow stderr", r.Stderr)
+		clitest.WantContains(t, verb+" default-allow stderr", r.Stderr, "Profile(projectcalico-default-allow): the built-in profile is read-only")
+		if r.Code != 1 {
+			t.Errorf("%s default-allow: exit %d, want 1", verb, r.Code)
+		}
 	}
 }

@@ -20,6 +20,7 @@ type LabelOptions struct {
 	Namespace string
 
 	key        resources.Key
+	kindWord   string // KIND as typed: upstream's messages echo it
 	labelKey   string
 	labelValue string
 }
@@ -53,6 +54,7 @@ func (o *LabelOptions) Complete(args []string) error {
 		return err
 	}
 	o.key = key
+	o.kindWord = args[0]
 	arg := args[2]
 	switch {
 	case o.Remove:
@@ -80,7 +82,7 @@ func (o *LabelOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer c.DS.Close()
-	kindWord := strings.ToLower(o.key.Kind)
+	kindWord := o.kindWord
 	for attempt := 0; ; attempt++ {
 		r, err := c.Get(ctx, o.key)
 		if err != nil {

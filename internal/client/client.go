@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +62,18 @@ func CheckWritable(op string, r resources.Resource) error {
 	if key.Kind == "ClusterInformation" && op == "apply" {
 		return datastore.NotSupported(op, key, "resource is readonly")
 	}
+	if isDefaultAllow(key) {
+		return datastore.NotSupported(op, key, defaultAllowReason)
+	}
 	return nil
+}
+
+const defaultAllowReason = "the built-in profile is read-only"
+
+// isDefaultAllow reports whether key names the built-in
+// projectcalico-default-allow profile.
+func isDefaultAllow(key resources.Key) bool {
+	return key.Kind == "Profile" && key.Name == resources.DefaultAllowProfileName
 }
 
 // Prepare defaults and validates r in place. It is what every write runs
@@ -198,7 +210,10 @@ func (c *Client) Update(ctx context.Context, r resources.Resource) (resources.Re
 	return nil, lastErr
 }
 
-// Apply creates r, or updates it when it exists.
+// Apply creates r, or updates it when it exists. As upstream does, a create
+// the datastore does not support (a Kubernetes Node, which only Kubernetes
+// creates) also falls back to an update: read-only kinds then fail the
+// update with their own reason.
 func (c *Client) Apply(ctx context.Context, r resources.Resource) (resources.Resource, error) {
 	if err := CheckWritable("apply", r); err != nil {
 		return nil, err
@@ -206,11 +221,17 @@ func (c *Client) Apply(ctx context.Context, r resources.Resource) (resources.Res
 	given := r.GetResourceVersion()
 	r.SetResourceVersion("")
 	out, err := c.Create(ctx, r)
-	if err == nil || !errors.Is(err, datastore.ErrExists) {
+	if err == nil || !applyFallsBack(err) {
 		return out, err
 	}
 	r.SetResourceVersion(given)
 	return c.Update(ctx, r)
+}
+
+// applyFallsBack reports whether a failed create in apply is retried as an
+// update: the object exists, or the datastore cannot create that kind.
+func applyFallsBack(err error) bool {
+	return errors.Is(err, datastore.ErrExists) || errors.Is(err, datastore.ErrNotSupported)
 }
 
 // ApplyMany is Apply for a batch: a bulk create, then updates for the items
@@ -235,7 +256,7 @@ func (c *Client) ApplyMany(ctx context.Context, rs []resources.Resource) ([]reso
 	var retry []int
 	for j, i := range idx {
 		out[i], errs[i] = res[j], es[j]
-		if errs[i] != nil && errors.Is(errs[i], datastore.ErrExists) {
+		if errs[i] != nil && applyFallsBack(errs[i]) {
 			retry = append(retry, i)
 		}
 	}
@@ -247,17 +268,25 @@ func (c *Client) ApplyMany(ctx context.Context, rs []resources.Resource) ([]reso
 	return out, errs
 }
 
-// Get reads one object, applying read-time defaults.
+// Get reads one object, applying read-time defaults. The built-in
+// projectcalico-default-allow profile is served on every datastore, stored
+// or not, as upstream does.
 func (c *Client) Get(ctx context.Context, key resources.Key) (resources.Resource, error) {
 	r, err := c.DS.Get(ctx, key)
 	if err != nil {
+		if isDefaultAllow(key) && errors.Is(err, datastore.ErrNotFound) {
+			return resources.DefaultAllowProfile(), nil
+		}
 		return nil, err
 	}
 	readDefaults(r)
 	return r, nil
 }
 
-// List reads every object of a kind (in a namespace, or all).
+// List reads every object of a kind (in a namespace, or all). Tiers come in
+// upstream's order (by order, unset last, then by name); profiles include the
+// built-in projectcalico-default-allow first when the datastore does not
+// hold it.
 func (c *Client) List(ctx context.Context, opts datastore.ListOptions) (*datastore.ListResult, error) {
 	l, err := c.DS.List(ctx, opts)
 	if err != nil {
@@ -266,6 +295,15 @@ func (c *Client) List(ctx context.Context, opts datastore.ListOptions) (*datasto
 	for _, r := range l.Items {
 		readDefaults(r)
 	}
+	switch opts.Kind {
+	case "Tier":
+		slices.SortStableFunc(l.Items, resources.CompareTiers)
+	case "Profile":
+		if opts.Continue == "" && strings.HasPrefix(resources.DefaultAllowProfileName, opts.NamePrefix) &&
+			!slices.ContainsFunc(l.Items, func(r resources.Resource) bool { return r.GetName() == resources.DefaultAllowProfileName }) {
+			l.Items = slices.Insert(l.Items, 0, resources.Resource(resources.DefaultAllowProfile()))
+		}
+	}
 	return l, nil
 }
 
@@ -273,6 +311,9 @@ func (c *Client) List(ctx context.Context, opts datastore.ListOptions) (*datasto
 func (c *Client) Delete(ctx context.Context, key resources.Key, revision string) (resources.Resource, error) {
 	if key.Kind == "NetworkPolicy" && strings.HasPrefix(key.Name, "knp.default.") {
 		return nil, datastore.NotSupported("delete", key, "kubernetes network policies must be managed through the kubernetes API")
+	}
+	if isDefaultAllow(key) {
+		return nil, datastore.NotSupported("delete", key, defaultAllowReason)
 	}
 	return c.DS.Delete(ctx, key, revision)
 }

@@ -19,8 +19,8 @@ var columnSets = map[string]*ColumnSet{
 	"BGPConfiguration": newColumnSet(
 		[]string{"NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"}, nil,
 		col("LOGSEVERITY", func(r *resources.BGPConfiguration, _ *Context) string { return r.Spec.LogSeverityScreen }),
-		col("MESHENABLED", func(r *resources.BGPConfiguration, _ *Context) string { return boolPtr(r.Spec.NodeToNodeMeshEnabled) }),
-		col("ASNUMBER", func(r *resources.BGPConfiguration, _ *Context) string { return asnPtr(r.Spec.ASNumber) }),
+		col("MESHENABLED", func(r *resources.BGPConfiguration, _ *Context) string { return orDash(r.Spec.NodeToNodeMeshEnabled) }),
+		col("ASNUMBER", func(r *resources.BGPConfiguration, _ *Context) string { return orDash(r.Spec.ASNumber) }),
 	),
 	"BGPFilter": newColumnSet(
 		[]string{"NAME", "NUMEXPORTV4", "NUMIMPORTV4", "NUMEXPORTV6", "NUMIMPORTV6"}, nil,
@@ -40,7 +40,7 @@ var columnSets = map[string]*ColumnSet{
 		col("CLUSTERGUID", func(r *resources.ClusterInformation, _ *Context) string { return r.Spec.ClusterGUID }),
 		col("CLUSTERTYPE", func(r *resources.ClusterInformation, _ *Context) string { return r.Spec.ClusterType }),
 		col("CALICOVERSION", func(r *resources.ClusterInformation, _ *Context) string { return r.Spec.CalicoVersion }),
-		col("DATASTOREREADY", func(r *resources.ClusterInformation, _ *Context) string { return boolPtr(r.Spec.DatastoreReady) }),
+		col("DATASTOREREADY", func(r *resources.ClusterInformation, _ *Context) string { return ptrValue(r.Spec.DatastoreReady) }),
 	),
 	"FelixConfiguration":           newColumnSet([]string{"NAME"}, nil),
 	"KubeControllersConfiguration": newColumnSet([]string{"NAME"}, nil),
@@ -83,12 +83,7 @@ var columnSets = map[string]*ColumnSet{
 		col("DISABLED", func(r *resources.IPPool, _ *Context) string { return strconv.FormatBool(r.Spec.Disabled) }),
 		col("DISABLEBGPEXPORT", func(r *resources.IPPool, _ *Context) string { return strconv.FormatBool(r.Spec.DisableBGPExport) }),
 		col("SELECTOR", func(r *resources.IPPool, _ *Context) string { return r.Spec.NodeSelector }),
-		col("ASSIGNMENTMODE", func(r *resources.IPPool, _ *Context) string {
-			if r.Spec.AssignmentMode == nil {
-				return ""
-			}
-			return string(*r.Spec.AssignmentMode)
-		}),
+		col("ASSIGNMENTMODE", func(r *resources.IPPool, _ *Context) string { return ptrValue(r.Spec.AssignmentMode) }),
 	),
 	"IPReservation": newColumnSet(
 		[]string{"NAME"}, []string{"NAME", "CIDRS"},
@@ -117,7 +112,7 @@ var columnSets = map[string]*ColumnSet{
 	"Tier": withLess(newColumnSet(
 		[]string{"NAME", "ORDER"}, nil,
 		col("ORDER", func(r *resources.Tier, _ *Context) string { return orderString(r.Spec.Order) }),
-	), tierLess),
+	), resources.CompareTiers),
 	"WorkloadEndpoint": newColumnSet(
 		[]string{"WORKLOAD", "NODE", "NETWORKS", "INTERFACE"},
 		[]string{"NAME", "WORKLOAD", "NODE", "NETWORKS", "INTERFACE", "PROFILES", "NATS"},
@@ -159,18 +154,27 @@ func netsString(nets []string) string {
 	return truncate(strings.Join(nets, ","), netsMaxLen)
 }
 
-func boolPtr(b *bool) string {
-	if b == nil {
-		return ""
+// nilCell is what upstream's table templates print for a nil pointer
+// (text/template hands it to fmt, which prints <nil>).
+const nilCell = "<nil>"
+
+// ptrValue prints a pointer field as upstream's `{{.Field}}` does: the
+// pointed-to value with %v, or <nil>.
+func ptrValue[T any](p *T) string {
+	if p == nil {
+		return nilCell
 	}
-	return strconv.FormatBool(*b)
+	return fmt.Sprint(*p)
 }
 
-func asnPtr(a *resources.ASNumber) string {
-	if a == nil {
-		return ""
+// orDash prints a pointer field as upstream's
+// `{{if .Field}}{{.Field}}{{else}}-{{end}}` does: the value when set (even
+// false or 0), else "-".
+func orDash[T any](p *T) string {
+	if p == nil {
+		return "-"
 	}
-	return a.String()
+	return fmt.Sprint(*p)
 }
 
 // encapMode shows an unset IPIP/VXLAN mode as the Never it means.
@@ -181,14 +185,9 @@ func encapMode(m resources.EncapMode) string {
 	return string(m)
 }
 
-// orderString prints a policy or tier order without exponent notation; an
-// unset order is an empty cell.
-func orderString(o *float64) string {
-	if o == nil {
-		return ""
-	}
-	return strconv.FormatFloat(*o, 'f', -1, 64)
-}
+// orderString prints a policy or tier order as upstream's `{{.Spec.Order}}`
+// does: Go's %v of a float64 (100, 1000, 1e+06, 0.5), <nil> when unset.
+func orderString(o *float64) string { return ptrValue(o) }
 
 // bgpPeerNode names where a peering applies: one node, the nodes a selector
 // picks, or every node.
@@ -234,24 +233,4 @@ func wepNATs(r *resources.WorkloadEndpoint, _ *Context) string {
 		parts[i] = fmt.Sprintf("%s->%s", n.InternalIP, n.ExternalIP)
 	}
 	return strings.Join(parts, ",")
-}
-
-// tierLess orders tiers by order, unset orders last, then by name.
-func tierLess(a, b resources.Resource) int {
-	var oa, ob *float64
-	if t, ok := a.(*resources.Tier); ok {
-		oa = t.Spec.Order
-	}
-	if t, ok := b.(*resources.Tier); ok {
-		ob = t.Spec.Order
-	}
-	switch {
-	case oa == nil && ob != nil:
-		return 1
-	case oa != nil && ob == nil:
-		return -1
-	case oa != nil && ob != nil && *oa != *ob:
-		return cmp.Compare(*oa, *ob)
-	}
-	return cmp.Compare(a.GetName(), b.GetName())
 }
