@@ -248,7 +248,8 @@ func TestIPAMSplitAndConfigure(t *testing.T) {
 func TestIPAMBadInput(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	c.mustRun(t, "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: small}\nspec: {cidr: 10.1.0.0/30, blockSize: 30}\n", "create", "-f", "-")
+	c.mustRun(t, "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: small}\nspec: {cidr: 10.1.0.0/30, blockSize: 30}\n---\n"+
+		"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n", "create", "-f", "-")
 	c.mustRun(t, "", "datastore", "migrate", "lock")
 	tests := []struct {
 		args    []string
