@@ -106,7 +106,9 @@ func (o *IPAMAssignOptions) Run(ctx context.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("reading node %q: %w", o.Node, err)
 	}
-	attrs := map[string]string{ipam.AttrNode: o.Node}
+	// The owner attribute marks the addresses as assigned on purpose:
+	// `ipam check` never reports them as leaks.
+	attrs := map[string]string{ipam.AttrNode: o.Node, ipam.AttrOwner: ipam.OwnerIPAMAssign}
 	var ips []netip.Addr
 	if o.ip.IsValid() {
 		err := s.alloc.AssignIP(ctx, ipam.AssignIPArgs{IP: o.ip, HandleID: o.Handle, Attrs: attrs, Hostname: o.Node})

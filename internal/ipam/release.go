@@ -17,6 +17,50 @@ type ReleaseOptions struct {
 	Address        netip.Addr
 	Handle         string
 	SequenceNumber *uint64
+	// Guard, when set, is shown the allocation as the block holds it just
+	// before it is freed, inside the compare-and-swap that frees it; an
+	// error refuses the release of this address (ReleaseIPs returns it,
+	// wrapped in a ReleaseRefusedError).
+	Guard func(Allocation) error
+}
+
+// Allocation is one allocated address as its block records it.
+type Allocation struct {
+	IP             netip.Addr
+	Handle         *string
+	Attrs          AllocationAttribute
+	SequenceNumber uint64
+}
+
+// ReleaseRefusedError: a release Guard refused to free an address.
+type ReleaseRefusedError struct {
+	IP  netip.Addr
+	Err error
+}
+
+func (e *ReleaseRefusedError) Error() string {
+	return fmt.Sprintf("release of %s refused: %v", e.IP, e.Err)
+}
+
+// Unwrap exposes the guard's error.
+func (e *ReleaseRefusedError) Unwrap() error { return e.Err }
+
+// allocationAt describes ordinal ord of b (which must be allocated).
+func allocationAt(b *Block, ord int) Allocation {
+	al := Allocation{IP: addrIn(b.CIDR, ord), SequenceNumber: b.SequenceNumberForAllocation[OrdinalKey(ord)]}
+	if i := *b.Allocations[ord]; i >= 0 && i < len(b.Attributes) {
+		at := b.Attributes[i]
+		al.Attrs = AllocationAttribute{ActiveOwnerAttrs: cloneMap(at.ActiveOwnerAttrs), AlternateOwnerAttrs: cloneMap(at.AlternateOwnerAttrs)}
+		if at.HandleID != nil {
+			h := *at.HandleID
+			al.Handle, al.Attrs.HandleID = &h, &h
+		}
+		if at.ReleasedAt != nil {
+			t := *at.ReleasedAt
+			al.Attrs.ReleasedAt = &t
+		}
+	}
+	return al
 }
 
 // blockLocator finds the block holding an address: through the pools' block
@@ -149,6 +193,12 @@ func (a *Allocator) releaseFromBlock(ctx context.Context, cidr netip.Prefix, opt
 				cur := nb.SequenceNumberForAllocation[OrdinalKey(ord)]
 				if cur != *o.SequenceNumber {
 					refused = append(refused, &StaleReleaseError{IP: o.Address, Requested: *o.SequenceNumber, Current: cur})
+					continue
+				}
+			}
+			if o.Guard != nil {
+				if err := o.Guard(allocationAt(nb, ord)); err != nil {
+					refused = append(refused, &ReleaseRefusedError{IP: o.Address, Err: err})
 					continue
 				}
 			}
