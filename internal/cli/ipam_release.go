@@ -86,14 +86,14 @@ func (o *IPAMReleaseOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(out, "Successfully released IP address %s\n", o.ip)
 		return nil
 	case o.Handle != "":
-		ips, err := s.alloc.IPsByHandle(ctx, o.Handle)
+		// The blocks' records, not the handle object, say what the handle
+		// holds: an assignment interrupted by a datastore failure may have
+		// left addresses whose handle object is missing.
+		ips, err := s.alloc.ReleaseHandleEverywhere(ctx, o.Handle)
 		if errors.Is(err, datastore.ErrNotFound) {
 			return fmt.Errorf("handle %q does not exist", o.Handle)
 		}
 		if err != nil {
-			return err
-		}
-		if err := s.alloc.ReleaseByHandle(ctx, o.Handle); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "Successfully released %d IP address(es) of handle %s\n", len(ips), o.Handle)

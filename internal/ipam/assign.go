@@ -374,7 +374,9 @@ func (a *Allocator) assignFromBlock(ctx context.Context, e *env, args *AutoAssig
 			continue
 		}
 		if err != nil {
-			undo()
+			// The write may have been applied (etcd died after committing
+			// it): keep the handle's count, an over-count that a release
+			// repairs, rather than leave an allocation no handle counts.
 			return nil, fmt.Errorf("write block %s: %w", cidr, err)
 		}
 		out := make([]netip.Prefix, len(ords))
@@ -463,7 +465,7 @@ func (a *Allocator) AssignIP(ctx context.Context, args AssignIPArgs) error {
 			continue
 		}
 		if err != nil {
-			undo()
+			// Possibly applied: keep the handle's count (see assignFromBlock).
 			return fmt.Errorf("assign IP %s: write block: %w", ip, err)
 		}
 		return nil

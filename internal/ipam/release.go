@@ -242,10 +242,10 @@ func (a *Allocator) ReleaseByHandle(ctx context.Context, handleID string) error 
 			errs = append(errs, err)
 			continue
 		}
-		delta := -n
-		if n == 0 {
-			delta = -h.Block[key] // the count was stale: drop the entry
-		}
+		// Every address of the handle in this block is free now: drop the
+		// entry, even if it over-counted (an assignment interrupted after
+		// the handle was written but before the block was).
+		delta := -max(n, h.Block[key])
 		if err := a.adjustHandle(ctx, handleID, map[string]int{key: delta}); err != nil {
 			errs = append(errs, err)
 		}
@@ -254,6 +254,111 @@ func (a *Allocator) ReleaseByHandle(ctx context.Context, handleID string) error 
 		return fmt.Errorf("release handle %s: %w", handleID, err)
 	}
 	return nil
+}
+
+// ReleaseHandleEverywhere releases every address any block records under
+// the handle, then deletes the handle object. Unlike ReleaseByHandle it
+// does not trust the handle object (which lists the blocks): it reads every
+// block, so it also frees addresses whose handle object is missing or
+// under-counts them. It returns the addresses freed, and an error wrapping
+// datastore.ErrNotFound when there was neither an address nor a handle.
+func (a *Allocator) ReleaseHandleEverywhere(ctx context.Context, handleID string) ([]netip.Addr, error) {
+	blocks, err := a.store.ListBlocks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("release handle %s: list blocks: %w", handleID, err)
+	}
+	var freed []netip.Addr
+	var errs []error
+	for _, b := range blocks {
+		if !holdsHandle(b, handleID) {
+			continue
+		}
+		ips, err := a.releaseHandleAddrs(ctx, b.CIDR, handleID)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		freed = append(freed, ips...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return freed, fmt.Errorf("release handle %s: %w", handleID, err)
+	}
+	found, err := a.deleteHandle(ctx, handleID)
+	if err != nil {
+		return freed, fmt.Errorf("release handle %s: %w", handleID, err)
+	}
+	if !found && len(freed) == 0 {
+		return nil, fmt.Errorf("release handle %s: %w", handleID, datastore.ErrNotFound)
+	}
+	slices.SortFunc(freed, netip.Addr.Compare)
+	return freed, nil
+}
+
+func holdsHandle(b *Block, handle string) bool {
+	for ord := range b.Allocations {
+		if h, taken := handleAt(b, ord); taken && h == handle {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseHandleAddrs frees the handle's addresses in one block and returns them.
+func (a *Allocator) releaseHandleAddrs(ctx context.Context, cidr netip.Prefix, handle string) ([]netip.Addr, error) {
+	var last error
+	for attempt := 0; attempt < a.retries; attempt++ {
+		b, err := a.store.GetBlock(ctx, cidr)
+		if errors.Is(err, datastore.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read block %s: %w", cidr, err)
+		}
+		nb := cloneBlock(b)
+		var ips []netip.Addr
+		for ord := range nb.Allocations {
+			if h, taken := handleAt(nb, ord); taken && h == handle {
+				free(nb, ord)
+				ips = append(ips, addrIn(cidr, ord))
+			}
+		}
+		if len(ips) == 0 {
+			return nil, nil
+		}
+		lost, err := a.storeReleased(ctx, b, nb)
+		if lost {
+			last = err
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return ips, nil
+	}
+	return nil, &RetriesExhaustedError{Op: "release handle from block " + cidr.String(), Attempts: a.retries, Last: last}
+}
+
+// deleteHandle deletes the handle object; found is false when there was none.
+func (a *Allocator) deleteHandle(ctx context.Context, id string) (found bool, err error) {
+	var last error
+	for attempt := 0; attempt < a.retries; attempt++ {
+		h, err := a.store.GetHandle(ctx, id)
+		if errors.Is(err, datastore.ErrNotFound) {
+			return found, nil
+		}
+		if err != nil {
+			return found, fmt.Errorf("read handle %s: %w", id, err)
+		}
+		found = true
+		err = a.store.DeleteHandle(ctx, h)
+		if err == nil || errors.Is(err, datastore.ErrNotFound) {
+			return true, nil
+		}
+		if !errors.Is(err, datastore.ErrConflict) {
+			return true, fmt.Errorf("delete handle %s: %w", id, err)
+		}
+		last = err
+	}
+	return found, &RetriesExhaustedError{Op: "delete handle " + id, Attempts: a.retries, Last: last}
 }
 
 // releaseHandleFromBlock frees every ordinal of the block held by handle.
