@@ -103,7 +103,7 @@ func TestIPAMShow(t *testing.T) {
 		{"borrowed", []string{"ipam", "show", "--show-borrowed"}, showBorrowed},
 		{"configuration", []string{"ipam", "show", "--show-configuration"}, showConfig},
 		{"ip in use", []string{"ipam", "show", "--ip=10.244.1.10"},
-			"IP 10.244.1.10 is in use\nHandle ID: h-n3\nActive Owner Attributes:\n  node: n3\n"},
+			"IP 10.244.1.10 is in use\nHandle ID: h-n3\nActive Owner Attributes:\n  node: n3\n  owner: calicoctl ipam assign\n"},
 		{"ip free", []string{"ipam", "show", "--ip=10.244.1.40"}, "10.244.1.40 is not assigned\n"},
 		{"ip outside pools", []string{"ipam", "show", "--ip=192.168.1.1"}, "192.168.1.1 is not assigned\n"},
 	}
@@ -137,14 +137,19 @@ func TestIPAMCheckAndRelease(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	seedIPAM(t, c)
-	// Every address but 10.244.2.2 is used by a workload: that one is leaked.
+	// A pod on n2 whose workload endpoint never appeared: its address
+	// (10.244.2.3, next in n2's block) is leaked. Every other address is
+	// used by a workload.
+	if ip := cniAssign(t, c, "n2", "d", strings.Repeat("d", 64)); ip != "10.244.2.3" {
+		t.Fatalf("the pod got %s, want 10.244.2.3", ip)
+	}
 	weps := wepYAML("n1", "a", "10.244.1.0", "10.244.1.1", "10.244.1.2", "10.244.1.3", "10.244.1.4", "10.244.1.5", "10.244.1.6") +
-		"---\n" + wepYAML("n2", "b", "10.244.2.0", "10.244.2.1") + "---\n" + wepYAML("n3", "c", "10.244.1.10")
+		"---\n" + wepYAML("n2", "b", "10.244.2.0", "10.244.2.1", "10.244.2.2") + "---\n" + wepYAML("n3", "c", "10.244.1.10")
 	c.mustRun(t, weps, "create", "-f", "-")
 
 	out := c.mustRun(t, "", "ipam", "check", "--show-problem-ips")
-	clitest.WantContains(t, "check", out, "Found 2 IPAM blocks.", "Found 1 active IP pools.", "Found 10 workload IPs.",
-		"10.244.2.2 leaked", "Found 1 IPs that are allocated in IPAM but not actually in use.",
+	clitest.WantContains(t, "check", out, "Found 2 IPAM blocks.", "Found 1 active IP pools.", "Found 11 workload IPs.",
+		"10.244.2.3 leaked: no workload endpoint uses it (pod default/d", "Found 1 IPs that are allocated in IPAM but not actually in use.",
 		"Check complete; found 1 problems.\n")
 
 	dir := t.TempDir()
@@ -163,8 +168,8 @@ func TestIPAMCheckAndRelease(t *testing.T) {
 			t.Errorf("report lacks %q", k)
 		}
 	}
-	if a, _ := rep["allocations"].(map[string]any); len(a) != 11 {
-		t.Errorf("report has %d allocations, want 11", len(a))
+	if a, _ := rep["allocations"].(map[string]any); len(a) != 12 {
+		t.Errorf("report has %d allocations, want 12", len(a))
 	}
 
 	// Unlocked: refused. Locked after the report: the report is stale.
@@ -184,7 +189,7 @@ func TestIPAMCheckAndRelease(t *testing.T) {
 	clitest.WantExact(t, "unlock", c.mustRun(t, "", "datastore", "migrate", "unlock"), "Datastore unlocked.\n")
 	out = c.mustRun(t, "", "ipam", "check")
 	clitest.WantContains(t, "check after release", out, "Check complete; found 0 problems.\n")
-	clitest.WantExact(t, "show --ip", c.mustRun(t, "", "ipam", "show", "--ip=10.244.2.2"), "10.244.2.2 is not assigned\n")
+	clitest.WantExact(t, "show --ip", c.mustRun(t, "", "ipam", "show", "--ip=10.244.2.3"), "10.244.2.3 is not assigned\n")
 
 	// Release by address and by handle.
 	clitest.WantExact(t, "release --ip", c.mustRun(t, "", "ipam", "release", "--ip=10.244.1.10"), "Successfully released IP address 10.244.1.10\n")
@@ -194,7 +199,7 @@ func TestIPAMCheckAndRelease(t *testing.T) {
 	}
 	clitest.WantExact(t, "release --handle", c.mustRun(t, "", "ipam", "release", "--handle=h-n1b"), "Successfully released 6 IP address(es) of handle h-n1b\n")
 	out = c.mustRun(t, "", "ipam", "show", "--show-blocks")
-	clitest.WantContains(t, "show after releases", out, "| Block    | 10.244.2.0/26 |        64 | 2 (3%)     | 4 (6%)       | 58 (91%)     |", "| Block    | 10.244.1.0/26 |        64 | 1 (2%)     | 0 (0%)       | 63 (98%)     |")
+	clitest.WantContains(t, "show after releases", out, "| Block    | 10.244.2.0/26 |        64 | 3 (5%)     | 4 (6%)       | 57 (89%)     |", "| Block    | 10.244.1.0/26 |        64 | 1 (2%)     | 0 (0%)       | 63 (98%)     |")
 	// Now the workloads use addresses IPAM no longer records.
 	out = c.mustRun(t, "", "ipam", "check")
 	clitest.WantContains(t, "check after releases", out, "Found 7 in-use IPs that are in active IP pools but have no corresponding IPAM allocation.",
@@ -248,7 +253,8 @@ func TestIPAMSplitAndConfigure(t *testing.T) {
 func TestIPAMBadInput(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	c.mustRun(t, "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: small}\nspec: {cidr: 10.1.0.0/30, blockSize: 30}\n", "create", "-f", "-")
+	c.mustRun(t, "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: small}\nspec: {cidr: 10.1.0.0/30, blockSize: 30}\n---\n"+
+		"apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n", "create", "-f", "-")
 	c.mustRun(t, "", "datastore", "migrate", "lock")
 	tests := []struct {
 		args    []string

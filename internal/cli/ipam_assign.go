@@ -8,8 +8,19 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/internal/ipam"
+	"github.com/opencalico/calicoctl/resources"
 )
+
+// quoteName quotes a bad name for an error message, shortening a long one
+// and giving its length.
+func quoteName(s string) string {
+	if len(s) > 64 {
+		return fmt.Sprintf("%q (%d characters)", s[:61]+"...", len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
 
 // IPAMAssignOptions drive `ipam assign` (an addition to upstream): assign
 // addresses to a handle on a node, for hosts and VMs outside any
@@ -53,6 +64,9 @@ func (o *IPAMAssignOptions) Validate() error {
 	if o.Node == "" {
 		return errors.New("--node is required")
 	}
+	if !resources.IsDNS1123Subdomain(o.Node) {
+		return fmt.Errorf("invalid node name %s given to --node: it must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)", quoteName(o.Node))
+	}
 	if o.Handle == "" {
 		return errors.New("--handle is required")
 	}
@@ -85,7 +99,16 @@ func (o *IPAMAssignOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.Close()
-	attrs := map[string]string{ipam.AttrNode: o.Node}
+	// Addresses are only assigned to a node that exists: a typo must not
+	// claim a block for a node nobody will ever release it from.
+	if _, err := s.ds.Get(ctx, resources.Key{Kind: "Node", Name: o.Node}); errors.Is(err, datastore.ErrNotFound) {
+		return fmt.Errorf("node %q does not exist: create the Node before assigning addresses to it", o.Node)
+	} else if err != nil {
+		return fmt.Errorf("reading node %q: %w", o.Node, err)
+	}
+	// The owner attribute marks the addresses as assigned on purpose:
+	// `ipam check` never reports them as leaks.
+	attrs := map[string]string{ipam.AttrNode: o.Node, ipam.AttrOwner: ipam.OwnerIPAMAssign}
 	var ips []netip.Addr
 	if o.ip.IsValid() {
 		err := s.alloc.AssignIP(ctx, ipam.AssignIPArgs{IP: o.ip, HandleID: o.Handle, Attrs: attrs, Hostname: o.Node})

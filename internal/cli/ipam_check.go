@@ -74,6 +74,15 @@ type reportAllocation struct {
 	Borrowed          bool      `json:"borrowed"`
 	CoolingDown       bool      `json:"coolingDown"`
 	Owners            []ipOwner `json:"owners"`
+	// Additions to upstream's fields. Reason says why the address is listed
+	// as it is; LeakRule is the rule it breaks when leaked (see
+	// ipam.UnusedVerdict), which `release --from-report` checks again
+	// before freeing it; Attributes are the allocation's active owner
+	// attributes, which must still match. An address assigned on purpose
+	// is reported inUse, so upstream's release leaves it alone too.
+	Reason     string            `json:"reason,omitempty"`
+	LeakRule   string            `json:"leakRule,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // reportHandle is a handle with no addresses.
@@ -185,21 +194,22 @@ func printCheck(out io.Writer, r *checkResult, all, problems bool) {
 	if all {
 		fmt.Fprintln(out, "All allocated addresses:")
 		for _, a := range r.Allocs {
-			state := "not in use (leaked)"
-			if owners := r.InUse[a.IP]; len(owners) > 0 {
-				state = "in use by " + owners[0].String()
-			}
-			fmt.Fprintf(out, "  %s handle=%q node=%q %s\n", a.IP, a.Handle, a.Attrs[ipam.AttrNode], state)
+			fmt.Fprintf(out, "  %s handle=%q node=%q %s\n", a.IP, a.Handle, a.Attrs[ipam.AttrNode], a.Verdict.Reason)
 		}
 		fmt.Fprintln(out)
 	}
 	fmt.Fprintln(out, "Scanning for IPs that are allocated but not actually in use...")
 	for _, a := range r.Leaked {
 		if problems {
-			fmt.Fprintf(out, "  %s leaked: handle %q, node %q\n", a.IP, a.Handle, a.Attrs[ipam.AttrNode])
+			fmt.Fprintf(out, "  %s %s; node %q\n", a.IP, a.Verdict.Reason, a.Attrs[ipam.AttrNode])
 		}
 	}
 	fmt.Fprintf(out, "Found %d IPs that are allocated in IPAM but not actually in use.\n", len(r.Leaked))
+	if r.OnPurpose > 0 {
+		// Not upstream's: addresses assigned on purpose (ipam assign, or a
+		// handle that is not a container's) are never leaks.
+		fmt.Fprintf(out, "Found %d IPs assigned on purpose (by `ipam assign` or under a handle that is not a container's); they are not leaks.\n", r.OnPurpose)
+	}
 	fmt.Fprintln(out, "Scanning for IPs that are in use by a workload or node but not allocated in IPAM...")
 	printAddrs(out, problems, r.NotInPool, r.InUse, "in use outside every active pool")
 	fmt.Fprintf(out, "Found %d in-use IPs that are not in active IP pools.\n", len(r.NotInPool))
@@ -299,8 +309,8 @@ func buildReport(ctx context.Context, ds datastore.Interface, in checkInput, r *
 			IP: a.IP.String(), Handle: a.Handle, SequenceNumber: a.Seq,
 			Pod: a.Attrs[ipam.AttrPod], Namespace: a.Attrs[ipam.AttrNamespace], Node: a.Attrs[ipam.AttrNode],
 			Type: a.kind(), CreationTimestamp: a.Attrs[ipam.AttrTimestamp],
-			InUse: len(r.InUse[a.IP]) > 0, Borrowed: a.borrowed(), CoolingDown: a.CoolingDown,
-			Owners: r.InUse[a.IP],
+			InUse: len(r.InUse[a.IP]) > 0 || a.Verdict.OnPurpose, Borrowed: a.borrowed(), CoolingDown: a.CoolingDown,
+			Owners: r.InUse[a.IP], Reason: a.Verdict.Reason, LeakRule: a.Verdict.Rule, Attributes: a.Attrs,
 		}
 		if ra.Owners == nil {
 			ra.Owners = []ipOwner{}

@@ -42,7 +42,8 @@ type checkResult struct {
 	Allocs      []allocRecord
 	InUse       map[netip.Addr][]ipOwner
 	ActivePools []ipam.Pool
-	Leaked      []allocRecord // allocated, used by nothing
+	Leaked      []allocRecord // allocated, used by nothing, and not on purpose
+	OnPurpose   int           // allocated, used by nothing IPAM sees, assigned on purpose
 	NotInPool   []netip.Addr  // in use, outside every active pool
 	NoAlloc     []netip.Addr  // in use inside a pool, not allocated
 	HandlesNoIP []string      // handle records no allocation refers to
@@ -132,7 +133,7 @@ func scanIPAM(in checkInput) *checkResult {
 			r.OrphanBlock = append(r.OrphanBlock, b)
 		}
 		for _, a := range allocationsOf(b) {
-			r.Allocs = append(r.Allocs, a)
+			a.Verdict = judge(a, r.InUse)
 			allocated[a.IP]++
 			if n := a.Attrs[ipam.AttrNode]; n != "" {
 				r.NodeCounts[n]++
@@ -146,9 +147,13 @@ func scanIPAM(in checkInput) *checkResult {
 					r.Missing = append(r.Missing, a.Handle)
 				}
 			}
-			if len(r.InUse[a.IP]) == 0 && !a.CoolingDown {
+			switch {
+			case a.Verdict.Leaked():
 				r.Leaked = append(r.Leaked, a)
+			case a.Verdict.OnPurpose:
+				r.OnPurpose++
 			}
+			r.Allocs = append(r.Allocs, a)
 		}
 	}
 	for id := range handles {
@@ -182,6 +187,35 @@ func scanIPAM(in checkInput) *checkResult {
 		slices.SortFunc(s, netip.Addr.Compare)
 	}
 	return r
+}
+
+// allocVerdict is why `ipam check` lists an allocation as it does.
+type allocVerdict struct {
+	// Rule is the leak rule the allocation breaks ("" = not leaked).
+	Rule string
+	// OnPurpose: used by nothing IPAM sees, but assigned on purpose.
+	OnPurpose bool
+	Reason    string
+}
+
+// Leaked reports whether the allocation is a leak.
+func (v allocVerdict) Leaked() bool { return v.Rule != "" }
+
+// judge decides whether an allocation is in use, cooling down, assigned on
+// purpose, or leaked (and by which rule), given who uses each address.
+func judge(a allocRecord, use map[netip.Addr][]ipOwner) allocVerdict {
+	if owners := use[a.IP]; len(owners) > 0 {
+		names := make([]string, len(owners))
+		for i, o := range owners {
+			names[i] = o.String()
+		}
+		return allocVerdict{Reason: "in use by " + strings.Join(names, ", ")}
+	}
+	if a.CoolingDown {
+		return allocVerdict{Reason: "released; cooling down before the address is reused"}
+	}
+	rule, reason := ipam.UnusedVerdict(a.Handle, a.Attrs)
+	return allocVerdict{Rule: rule, OnPurpose: rule == "", Reason: reason}
 }
 
 func inAnyPool(pools []ipam.Pool, a netip.Addr) bool {

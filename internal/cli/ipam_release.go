@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -37,8 +38,9 @@ func newIPAMReleaseCommand(f *Factory) *cobra.Command {
 		Long: "Release one address (--ip), every address of a handle (--handle, an addition to upstream), or\n" +
 			"the addresses an `ipam check -o <report>` run found leaked (--from-report). A report is used\n" +
 			"only while the datastore is locked and unchanged since the check (same cluster, same\n" +
-			"ClusterInformation revision); each address is released only if its handle and sequence\n" +
-			"number still match, so an address handed out again since is never freed.",
+			"ClusterInformation revision); each address is checked again before it is freed (same handle,\n" +
+			"sequence number and owner attributes, used by nothing, still leaked by the same rule), so an\n" +
+			"address handed out again or put to use since is never freed.",
 		Example: "  calicoctl ipam release --ip=10.244.1.7\n" +
 			"  calicoctl datastore migrate lock && calicoctl ipam check -o report.json\n" +
 			"  calicoctl ipam release --from-report=report.json && calicoctl datastore migrate unlock",
@@ -84,14 +86,14 @@ func (o *IPAMReleaseOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(out, "Successfully released IP address %s\n", o.ip)
 		return nil
 	case o.Handle != "":
-		ips, err := s.alloc.IPsByHandle(ctx, o.Handle)
+		// The blocks' records, not the handle object, say what the handle
+		// holds: an assignment interrupted by a datastore failure may have
+		// left addresses whose handle object is missing.
+		ips, err := s.alloc.ReleaseHandleEverywhere(ctx, o.Handle)
 		if errors.Is(err, datastore.ErrNotFound) {
 			return fmt.Errorf("handle %q does not exist", o.Handle)
 		}
 		if err != nil {
-			return err
-		}
-		if err := s.alloc.ReleaseByHandle(ctx, o.Handle); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "Successfully released %d IP address(es) of handle %s\n", len(ips), o.Handle)
@@ -139,25 +141,134 @@ func reportRefusals(r *ipamReport, ci *resources.ClusterInformation, locked bool
 	return out
 }
 
-// leakedReleases lists the release requests for a report's leaked
-// addresses (not in use, not cooling down), each guarded by its handle and
-// sequence number.
-func leakedReleases(r *ipamReport) ([]ipam.ReleaseOptions, error) {
-	var out []ipam.ReleaseOptions
+// leakCandidate is one address a report lists as leaked.
+type leakCandidate struct {
+	IP    netip.Addr
+	Entry reportAllocation
+	// Rule is the leak rule the report found the address breaking.
+	Rule string
+	// Skip, when set, says why the address is not released at all.
+	Skip string
+}
+
+// reportAttrs are the owner attributes a report records for an entry: all
+// of them in our reports, the ones upstream's fields carry otherwise.
+func reportAttrs(e reportAllocation) map[string]string {
+	if e.Attributes != nil {
+		return e.Attributes
+	}
+	m := map[string]string{}
+	for k, v := range map[string]string{ipam.AttrPod: e.Pod, ipam.AttrNamespace: e.Namespace, ipam.AttrNode: e.Node} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if e.Type != "" && e.Type != "pod" && e.Type != "vmi" {
+		m[ipam.AttrType] = e.Type
+	}
+	return m
+}
+
+// leakedReleases lists the addresses a report found leaked, sorted. Our
+// reports name the leak rule of each; for a report without reasons
+// (upstream's, or an older calicoctl's) every address not in use and not
+// cooling down is a candidate, and the rule is worked out from the
+// recorded owner: one assigned on purpose is skipped.
+func leakedReleases(r *ipamReport) ([]leakCandidate, error) {
+	var out []leakCandidate
 	for _, allocs := range r.Allocations {
 		for _, a := range allocs {
-			if a.InUse || a.CoolingDown {
+			c := leakCandidate{Entry: a}
+			switch {
+			case a.Reason != "":
+				if a.LeakRule == "" {
+					continue
+				}
+				c.Rule = a.LeakRule
+			case a.InUse || a.CoolingDown:
 				continue
+			default:
+				var reason string
+				if c.Rule, reason = ipam.UnusedVerdict(a.Handle, reportAttrs(a)); c.Rule == "" {
+					c.Skip = reason
+				}
 			}
 			ip, err := netip.ParseAddr(a.IP)
 			if err != nil {
 				return nil, fmt.Errorf("report lists a bad address %q", a.IP)
 			}
-			out = append(out, ipam.ReleaseOptions{Address: ip.Unmap(), Handle: a.Handle, SequenceNumber: a.SequenceNumber})
+			c.IP = ip.Unmap()
+			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(x, y ipam.ReleaseOptions) int { return x.Address.Compare(y.Address) })
+	slices.SortFunc(out, func(x, y leakCandidate) int { return x.IP.Compare(y.IP) })
 	return out, nil
+}
+
+// stillLeaked is the release guard of a candidate: the allocation the block
+// holds now must be the one the report saw (same handle, sequence number
+// and owner attributes), unused, and leaked by the same rule.
+func stillLeaked(c leakCandidate, use map[netip.Addr][]ipOwner) func(ipam.Allocation) error {
+	return func(al ipam.Allocation) error {
+		cur := ""
+		if al.Handle != nil {
+			cur = *al.Handle
+		}
+		attrs := al.Attrs.ActiveOwnerAttrs
+		want := reportAttrs(c.Entry)
+		if c.Entry.Attributes == nil {
+			// Compare only what upstream's fields carry.
+			attrs = reportAttrs(reportAllocation{Pod: attrs[ipam.AttrPod], Namespace: attrs[ipam.AttrNamespace],
+				Node: attrs[ipam.AttrNode], Type: attrs[ipam.AttrType]})
+		}
+		switch {
+		case cur != c.Entry.Handle:
+			return fmt.Errorf("it now belongs to handle %q, not %q as in the report", cur, c.Entry.Handle)
+		case c.Entry.SequenceNumber != nil && al.SequenceNumber != *c.Entry.SequenceNumber:
+			return fmt.Errorf("it was released and assigned again since the report (sequence number %d, the report has %d)",
+				al.SequenceNumber, *c.Entry.SequenceNumber)
+		case !maps.Equal(attrs, want):
+			return errors.New("its owner attributes changed since the report")
+		case al.Attrs.ReleasedAt != nil:
+			return errors.New("it is cooling down after a release")
+		}
+		if owners := use[c.IP]; len(owners) > 0 {
+			return fmt.Errorf("it is now in use by %s", owners[0])
+		}
+		rule, reason := ipam.UnusedVerdict(cur, al.Attrs.ActiveOwnerAttrs)
+		switch {
+		case rule == "":
+			return fmt.Errorf("it is not a leak: %s", reason)
+		case rule != c.Rule:
+			return fmt.Errorf("it is now leaked by rule %s, not %s as in the report", rule, c.Rule)
+		}
+		return nil
+	}
+}
+
+// currentUsers reads who uses each address now: workload endpoints and
+// node tunnel addresses.
+func currentUsers(ctx context.Context, ds datastore.Interface) (map[netip.Addr][]ipOwner, error) {
+	var in checkInput
+	nodes, err := ds.List(ctx, datastore.ListOptions{Kind: "Node"})
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	for _, r := range nodes.Items {
+		if n, ok := r.(*resources.Node); ok {
+			in.Nodes = append(in.Nodes, n)
+		}
+	}
+	weps, err := ds.List(ctx, datastore.ListOptions{Kind: "WorkloadEndpoint"})
+	if err != nil {
+		return nil, fmt.Errorf("listing workload endpoints: %w", err)
+	}
+	for _, r := range weps.Items {
+		if w, ok := r.(*resources.WorkloadEndpoint); ok {
+			in.WEPs = append(in.WEPs, w)
+		}
+	}
+	return usersOf(in), nil
 }
 
 func (o *IPAMReleaseOptions) releaseFromReports(ctx context.Context, s *ipamSession, out io.Writer) error {
@@ -166,7 +277,7 @@ func (o *IPAMReleaseOptions) releaseFromReports(ctx context.Context, s *ipamSess
 		return fmt.Errorf("reading ClusterInformation: %w", err)
 	}
 	locked := ci.Spec.DatastoreReady != nil && !*ci.Spec.DatastoreReady
-	var releases []ipam.ReleaseOptions
+	var releases []leakCandidate
 	var handles []reportHandle
 	usable := 0
 	for _, path := range o.Reports {
@@ -200,15 +311,34 @@ func (o *IPAMReleaseOptions) releaseFromReports(ctx context.Context, s *ipamSess
 	if usable == 0 {
 		return errors.New("no usable report: every report is stale (the datastore changed since `ipam check -o`)")
 	}
+	// Each address is checked again against the current state before it
+	// is freed: the report may be old, and only a leak may be released.
+	use, err := currentUsers(ctx, s.ds)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "Releasing %d old IPs...\n", len(releases))
 	released := 0
-	for _, r := range releases {
-		un, err := s.alloc.ReleaseIPs(ctx, r)
-		if err != nil || slices.Contains(un, r.Address) {
-			fmt.Fprint(out, "x")
-			if err != nil {
-				fmt.Fprintf(o.f.Streams.ErrOut, "\nnot releasing %s: %v\n", r.Address, err)
-			}
+	skip := func(ip netip.Addr, why string) {
+		fmt.Fprint(out, "x")
+		fmt.Fprintf(o.f.Streams.ErrOut, "\nnot releasing %s: %s\n", ip, why)
+	}
+	for _, c := range releases {
+		if c.Skip != "" {
+			skip(c.IP, c.Skip)
+			continue
+		}
+		un, err := s.alloc.ReleaseIPs(ctx, ipam.ReleaseOptions{Address: c.IP, Guard: stillLeaked(c, use)})
+		var refused *ipam.ReleaseRefusedError
+		switch {
+		case errors.As(err, &refused):
+			skip(c.IP, refused.Err.Error())
+			continue
+		case err != nil:
+			skip(c.IP, err.Error())
+			continue
+		case slices.Contains(un, c.IP):
+			skip(c.IP, "it is no longer allocated")
 			continue
 		}
 		fmt.Fprint(out, ".")

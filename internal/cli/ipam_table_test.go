@@ -226,14 +226,18 @@ func TestScanIPAM(t *testing.T) {
 		}},
 		{"problems", checkInput{
 			Blocks: []*ipam.Block{
-				mk("10.0.0.0/26", "host:gone", map[int]string{0: "leak", 1: "nohandle"}, map[int]string{0: "n1", 1: "n1"}),
+				mk("10.0.0.0/26", "host:gone", map[int]string{0: "k8s-pod-network.leak", 1: "nohandle", 3: "manual"}, map[int]string{0: "n1", 1: "n1", 3: "n1"}),
 			},
-			Handles: []*ipam.Handle{{ID: "leak"}, {ID: "empty"}},
+			Handles: []*ipam.Handle{{ID: "k8s-pod-network.leak"}, {ID: "empty"}, {ID: "manual"}},
 			Pools:   pools, Nodes: []*resources.Node{node("n1", "")},
 			WEPs: []*resources.WorkloadEndpoint{wep("a", "10.0.0.1/32"), wep("b", "10.0.0.1/32"), wep("c", "10.0.0.2/32"), wep("d", "192.168.9.9/32")},
 		}, func(t *testing.T, r *checkResult) {
-			if len(r.Leaked) != 1 || r.Leaked[0].IP.String() != "10.0.0.0" {
+			if len(r.Leaked) != 1 || r.Leaked[0].IP.String() != "10.0.0.0" || r.Leaked[0].Verdict.Rule != ipam.LeakWorkloadGone {
 				t.Errorf("leaked = %v", r.Leaked)
+			}
+			// 10.0.0.3, under a handle that is not a container's, was assigned on purpose.
+			if r.OnPurpose != 1 {
+				t.Errorf("on purpose = %d, want 1", r.OnPurpose)
 			}
 			if len(r.NoAlloc) != 1 || r.NoAlloc[0].String() != "10.0.0.2" {
 				t.Errorf("no allocation = %v", r.NoAlloc)
@@ -301,7 +305,18 @@ func TestReportRefusals(t *testing.T) {
 		"10.0.0.1": {{IP: "10.0.0.1", Handle: "h", InUse: true}},
 		"10.0.0.3": {{IP: "10.0.0.3", CoolingDown: true}},
 	}})
-	if err != nil || len(rel) != 1 || rel[0].Address.String() != "10.0.0.2" || *rel[0].SequenceNumber != 4 || rel[0].Handle != "h" {
+	// A report without reasons: the rule comes from the owner; "h" is not a
+	// container's handle, so 10.0.0.2 was assigned on purpose and is skipped.
+	if err != nil || len(rel) != 1 || rel[0].IP.String() != "10.0.0.2" || *rel[0].Entry.SequenceNumber != 4 || rel[0].Entry.Handle != "h" ||
+		rel[0].Rule != "" || !strings.Contains(rel[0].Skip, "assigned on purpose") {
+		t.Errorf("leakedReleases = %+v, %v", rel, err)
+	}
+	rel, err = leakedReleases(&ipamReport{Allocations: map[string][]reportAllocation{
+		"10.0.0.2": {{IP: "10.0.0.2", Handle: "k8s-pod-network.x", Pod: "p", Namespace: "ns"}},
+		"10.0.0.4": {{IP: "10.0.0.4", Handle: "h", Reason: "assigned on purpose", InUse: true}},
+		"10.0.0.5": {{IP: "10.0.0.5", Handle: "k8s-pod-network.y", Reason: "leaked", LeakRule: ipam.LeakWorkloadGone}},
+	}})
+	if err != nil || len(rel) != 2 || rel[0].Rule != ipam.LeakWorkloadGone || rel[0].Skip != "" || rel[1].IP.String() != "10.0.0.5" {
 		t.Errorf("leakedReleases = %+v, %v", rel, err)
 	}
 }

@@ -95,6 +95,8 @@ type allocRecord struct {
 	Seq      *uint64
 	// CoolingDown: released, waiting for ipCooldownSeconds before reuse.
 	CoolingDown bool
+	// Verdict is what `ipam check` found (set by scanIPAM only).
+	Verdict allocVerdict
 }
 
 // blockOwner is the node (or virtual owner) a block is affine to.

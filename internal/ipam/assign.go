@@ -188,6 +188,20 @@ func (a *Allocator) assignFamily(ctx context.Context, e *env, args *AutoAssignAr
 		a.rollback(ctx, args.HandleID, got)
 		return nil, fmt.Errorf("auto-assign IPv%d for %s: %w", fam, e.host, err)
 	}
+	// A request for more than one address is checked against what the
+	// host could get before anything is claimed, so an impossible request
+	// fails at once and writes nothing. (Single addresses skip the check:
+	// it lists every block, and the search below claims at most one block
+	// before it finds the pools full.)
+	if n > 1 {
+		c, err := a.capacityFor(ctx, e, args, fam, pools)
+		if err != nil {
+			return fail(err)
+		}
+		if n > c.Total() {
+			return fail(capacityError(e, fam, n, c, pools))
+		}
+	}
 	mine := hostAffinity(e.host)
 	take := func(cidr netip.Prefix, snap *Block, owner func(*Block) bool) error {
 		ips, err := a.assignFromBlock(ctx, e, args, cidr, snap, n-len(got), owner)
@@ -360,7 +374,9 @@ func (a *Allocator) assignFromBlock(ctx context.Context, e *env, args *AutoAssig
 			continue
 		}
 		if err != nil {
-			undo()
+			// The write may have been applied (etcd died after committing
+			// it): keep the handle's count, an over-count that a release
+			// repairs, rather than leave an allocation no handle counts.
 			return nil, fmt.Errorf("write block %s: %w", cidr, err)
 		}
 		out := make([]netip.Prefix, len(ords))
@@ -449,7 +465,7 @@ func (a *Allocator) AssignIP(ctx context.Context, args AssignIPArgs) error {
 			continue
 		}
 		if err != nil {
-			undo()
+			// Possibly applied: keep the handle's count (see assignFromBlock).
 			return fmt.Errorf("assign IP %s: write block: %w", ip, err)
 		}
 		return nil

@@ -130,17 +130,56 @@ var assignScenarios = []scenario{
 		e := newEnv(t, s, pool("p4", "10.0.0.0/24", 30))
 		_, err := e.alloc.AutoAssign(e.ctx, ipam.AutoAssignArgs{Num4: 9, HandleID: "h", Hostname: "n1", MaxBlocksPerHost: 2})
 		mb := wantErr[*ipam.MaxBlocksError](t, err)
-		if mb.Blocks != 2 || mb.Max != 2 || !strings.Contains(err.Error(), "(2 of 2)") {
+		if mb.Blocks != 0 || mb.Max != 2 || mb.Requested != 9 || mb.Available != 8 ||
+			!strings.Contains(err.Error(), "requested 9 address(es), only 8 available") {
+			t.Fatalf("MaxBlocksError %+v: %v", mb, err)
+		}
+		// Refused before anything was claimed.
+		if blocks, _ := s.ListBlocks(e.ctx); len(blocks) != 0 {
+			t.Fatalf("an impossible request claimed %d blocks", len(blocks))
+		}
+		// Once the host holds blocks, the cap counts them.
+		e.mustAssign("n1", "h", 5, 0)
+		_, err = e.alloc.AutoAssign(e.ctx, ipam.AutoAssignArgs{Num4: 4, HandleID: "h2", Hostname: "n1", MaxBlocksPerHost: 2})
+		mb = wantErr[*ipam.MaxBlocksError](t, err)
+		if mb.Blocks != 2 || mb.Available != 3 {
 			t.Fatalf("MaxBlocksError %+v: %v", mb, err)
 		}
 		// The global cap applies too, and the smaller one wins.
 		e.setConfig(func(c *ipam.Config) { c.MaxBlocksPerHost = 1; c.StrictAffinity = true })
-		_, err = e.alloc.AutoAssign(e.ctx, ipam.AutoAssignArgs{Num4: 9, HandleID: "h", Hostname: "n1", MaxBlocksPerHost: 3})
+		_, err = e.alloc.AutoAssign(e.ctx, ipam.AutoAssignArgs{Num4: 9, HandleID: "h3", Hostname: "n2", MaxBlocksPerHost: 3})
 		mb = wantErr[*ipam.MaxBlocksError](t, err)
-		if mb.Max != 1 || mb.Blocks != 2 {
-			t.Fatalf("MaxBlocksError %+v, want 2 blocks of max 1", mb)
+		if mb.Max != 1 || mb.Blocks != 0 || mb.Available != 4 {
+			t.Fatalf("MaxBlocksError %+v, want 0 blocks of max 1, 4 available", mb)
 		}
-		e.mustAssign("n1", "h", 4, 0)
+		e.mustAssign("n2", "h3", 4, 0)
+		e.check()
+	}},
+	{"an impossible request fails at once and writes nothing", func(t *testing.T, s ipam.Store) {
+		e := newEnv(t, s, pool("p4", "10.0.0.0/16", 26))
+		e.mustAssign("n2", "other", 1, 0)
+		before, _ := s.ListBlocks(e.ctx)
+		_, err := e.assign("n1", "h1", 100000000, 0)
+		mb := wantErr[*ipam.MaxBlocksError](t, err)
+		// 20 new blocks of 64, plus the 63 free addresses of n2's block.
+		if mb.Requested != 100000000 || mb.Available != 20*64+63 || mb.Max != ipam.DefaultMaxBlocksPerHost {
+			t.Fatalf("MaxBlocksError %+v: %v", mb, err)
+		}
+		after, _ := s.ListBlocks(e.ctx)
+		if len(after) != len(before) {
+			t.Fatalf("blocks %d before, %d after the refused request", len(before), len(after))
+		}
+		if affs, _ := s.ListAffinities(e.ctx, "n1"); len(affs) != 0 {
+			t.Fatalf("the refused request left %d affinities", len(affs))
+		}
+		if _, err := s.GetHandle(e.ctx, "h1"); !errors.Is(err, datastore.ErrNotFound) {
+			t.Fatalf("the refused request wrote handle h1: %v", err)
+		}
+		// Exactly what is available can be had.
+		r := e.mustAssign("n1", "h1", 20*64+63, 0)
+		if len(r.IPv4) != 20*64+63 {
+			t.Fatalf("got %d addresses", len(r.IPv4))
+		}
 		e.check()
 	}},
 	{"no new blocks without autoAllocateBlocks", func(t *testing.T, s ipam.Store) {

@@ -79,24 +79,41 @@ func (e *NoMatchingPoolError) Error() string {
 }
 
 // MaxBlocksError: the host already holds as many blocks as it may.
+// When Requested is set, the request was refused before anything was claimed
+// (Blocks is then what the host holds, Available what it could get).
 type MaxBlocksError struct {
-	Host   string
-	Blocks int
-	Max    int
+	Host       string
+	Blocks     int
+	Max        int
+	Requested  int
+	Available  int
+	Borrowable int // of Available, free addresses in other blocks
 }
 
 func (e *MaxBlocksError) Error() string {
+	if e.Requested > 0 {
+		return fmt.Sprintf("host %q may hold at most %d blocks (max blocks per host; it holds %d): requested %d address(es), only %d available (%d of them borrowable from other blocks)",
+			e.Host, e.Max, e.Blocks, e.Requested, e.Available, e.Borrowable)
+	}
 	return fmt.Sprintf("host %q reached max blocks per host (%d of %d) and cannot borrow", e.Host, e.Blocks, e.Max)
 }
 
 // StrictAffinityError: the host's blocks are full and strict affinity forbids
 // borrowing from other hosts' blocks.
+// Requested and Available are set when the request was refused before
+// anything was claimed.
 type StrictAffinityError struct {
-	Host string
-	Free int // free addresses in blocks affine to other hosts
+	Host      string
+	Free      int // free addresses in blocks affine to other hosts
+	Requested int
+	Available int
 }
 
 func (e *StrictAffinityError) Error() string {
+	if e.Requested > 0 {
+		return fmt.Sprintf("strict affinity forbids borrowing: requested %d address(es) for host %q, only %d available in its blocks and the blocks it may claim (%d free in other hosts' blocks)",
+			e.Requested, e.Host, e.Available, e.Free)
+	}
 	return fmt.Sprintf("strict affinity forbids borrowing: host %q has no free address in its blocks (%d free in other hosts' blocks)", e.Host, e.Free)
 }
 

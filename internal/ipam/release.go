@@ -17,6 +17,50 @@ type ReleaseOptions struct {
 	Address        netip.Addr
 	Handle         string
 	SequenceNumber *uint64
+	// Guard, when set, is shown the allocation as the block holds it just
+	// before it is freed, inside the compare-and-swap that frees it; an
+	// error refuses the release of this address (ReleaseIPs returns it,
+	// wrapped in a ReleaseRefusedError).
+	Guard func(Allocation) error
+}
+
+// Allocation is one allocated address as its block records it.
+type Allocation struct {
+	IP             netip.Addr
+	Handle         *string
+	Attrs          AllocationAttribute
+	SequenceNumber uint64
+}
+
+// ReleaseRefusedError: a release Guard refused to free an address.
+type ReleaseRefusedError struct {
+	IP  netip.Addr
+	Err error
+}
+
+func (e *ReleaseRefusedError) Error() string {
+	return fmt.Sprintf("release of %s refused: %v", e.IP, e.Err)
+}
+
+// Unwrap exposes the guard's error.
+func (e *ReleaseRefusedError) Unwrap() error { return e.Err }
+
+// allocationAt describes ordinal ord of b (which must be allocated).
+func allocationAt(b *Block, ord int) Allocation {
+	al := Allocation{IP: addrIn(b.CIDR, ord), SequenceNumber: b.SequenceNumberForAllocation[OrdinalKey(ord)]}
+	if i := *b.Allocations[ord]; i >= 0 && i < len(b.Attributes) {
+		at := b.Attributes[i]
+		al.Attrs = AllocationAttribute{ActiveOwnerAttrs: cloneMap(at.ActiveOwnerAttrs), AlternateOwnerAttrs: cloneMap(at.AlternateOwnerAttrs)}
+		if at.HandleID != nil {
+			h := *at.HandleID
+			al.Handle, al.Attrs.HandleID = &h, &h
+		}
+		if at.ReleasedAt != nil {
+			t := *at.ReleasedAt
+			al.Attrs.ReleasedAt = &t
+		}
+	}
+	return al
 }
 
 // blockLocator finds the block holding an address: through the pools' block
@@ -152,6 +196,12 @@ func (a *Allocator) releaseFromBlock(ctx context.Context, cidr netip.Prefix, opt
 					continue
 				}
 			}
+			if o.Guard != nil {
+				if err := o.Guard(allocationAt(nb, ord)); err != nil {
+					refused = append(refused, &ReleaseRefusedError{IP: o.Address, Err: err})
+					continue
+				}
+			}
 			free(nb, ord)
 			if h != "" {
 				counts[h]++
@@ -192,10 +242,10 @@ func (a *Allocator) ReleaseByHandle(ctx context.Context, handleID string) error 
 			errs = append(errs, err)
 			continue
 		}
-		delta := -n
-		if n == 0 {
-			delta = -h.Block[key] // the count was stale: drop the entry
-		}
+		// Every address of the handle in this block is free now: drop the
+		// entry, even if it over-counted (an assignment interrupted after
+		// the handle was written but before the block was).
+		delta := -max(n, h.Block[key])
 		if err := a.adjustHandle(ctx, handleID, map[string]int{key: delta}); err != nil {
 			errs = append(errs, err)
 		}
@@ -204,6 +254,111 @@ func (a *Allocator) ReleaseByHandle(ctx context.Context, handleID string) error 
 		return fmt.Errorf("release handle %s: %w", handleID, err)
 	}
 	return nil
+}
+
+// ReleaseHandleEverywhere releases every address any block records under
+// the handle, then deletes the handle object. Unlike ReleaseByHandle it
+// does not trust the handle object (which lists the blocks): it reads every
+// block, so it also frees addresses whose handle object is missing or
+// under-counts them. It returns the addresses freed, and an error wrapping
+// datastore.ErrNotFound when there was neither an address nor a handle.
+func (a *Allocator) ReleaseHandleEverywhere(ctx context.Context, handleID string) ([]netip.Addr, error) {
+	blocks, err := a.store.ListBlocks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("release handle %s: list blocks: %w", handleID, err)
+	}
+	var freed []netip.Addr
+	var errs []error
+	for _, b := range blocks {
+		if !holdsHandle(b, handleID) {
+			continue
+		}
+		ips, err := a.releaseHandleAddrs(ctx, b.CIDR, handleID)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		freed = append(freed, ips...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return freed, fmt.Errorf("release handle %s: %w", handleID, err)
+	}
+	found, err := a.deleteHandle(ctx, handleID)
+	if err != nil {
+		return freed, fmt.Errorf("release handle %s: %w", handleID, err)
+	}
+	if !found && len(freed) == 0 {
+		return nil, fmt.Errorf("release handle %s: %w", handleID, datastore.ErrNotFound)
+	}
+	slices.SortFunc(freed, netip.Addr.Compare)
+	return freed, nil
+}
+
+func holdsHandle(b *Block, handle string) bool {
+	for ord := range b.Allocations {
+		if h, taken := handleAt(b, ord); taken && h == handle {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseHandleAddrs frees the handle's addresses in one block and returns them.
+func (a *Allocator) releaseHandleAddrs(ctx context.Context, cidr netip.Prefix, handle string) ([]netip.Addr, error) {
+	var last error
+	for attempt := 0; attempt < a.retries; attempt++ {
+		b, err := a.store.GetBlock(ctx, cidr)
+		if errors.Is(err, datastore.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read block %s: %w", cidr, err)
+		}
+		nb := cloneBlock(b)
+		var ips []netip.Addr
+		for ord := range nb.Allocations {
+			if h, taken := handleAt(nb, ord); taken && h == handle {
+				free(nb, ord)
+				ips = append(ips, addrIn(cidr, ord))
+			}
+		}
+		if len(ips) == 0 {
+			return nil, nil
+		}
+		lost, err := a.storeReleased(ctx, b, nb)
+		if lost {
+			last = err
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return ips, nil
+	}
+	return nil, &RetriesExhaustedError{Op: "release handle from block " + cidr.String(), Attempts: a.retries, Last: last}
+}
+
+// deleteHandle deletes the handle object; found is false when there was none.
+func (a *Allocator) deleteHandle(ctx context.Context, id string) (found bool, err error) {
+	var last error
+	for attempt := 0; attempt < a.retries; attempt++ {
+		h, err := a.store.GetHandle(ctx, id)
+		if errors.Is(err, datastore.ErrNotFound) {
+			return found, nil
+		}
+		if err != nil {
+			return found, fmt.Errorf("read handle %s: %w", id, err)
+		}
+		found = true
+		err = a.store.DeleteHandle(ctx, h)
+		if err == nil || errors.Is(err, datastore.ErrNotFound) {
+			return true, nil
+		}
+		if !errors.Is(err, datastore.ErrConflict) {
+			return true, fmt.Errorf("delete handle %s: %w", id, err)
+		}
+		last = err
+	}
+	return found, &RetriesExhaustedError{Op: "delete handle " + id, Attempts: a.retries, Last: last}
 }
 
 // releaseHandleFromBlock frees every ordinal of the block held by handle.

@@ -10,6 +10,55 @@ import (
 )
 
 var releaseScenarios = []scenario{
+	{"release without the handle object", func(t *testing.T, s ipam.Store) {
+		// What an assignment interrupted by a datastore failure used to
+		// leave: allocations whose handle object is missing.
+		e := newEnv(t, s, pool("p4", "10.0.0.0/24", 26))
+		r := e.mustAssign("n1", "h1", 3, 0)
+		h, err := s.GetHandle(e.ctx, "h1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteHandle(e.ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.alloc.ReleaseIP(e.ctx, r.IPv4[0].Addr()); err != nil {
+			t.Fatalf("release by address without a handle object: %v", err)
+		}
+		if err := e.alloc.ReleaseByHandle(e.ctx, "h1"); !errors.Is(err, datastore.ErrNotFound) {
+			t.Fatalf("ReleaseByHandle (trusts the handle object): %v", err)
+		}
+		got, err := e.alloc.ReleaseHandleEverywhere(e.ctx, "h1")
+		if err != nil || len(got) != 2 || got[0] != r.IPv4[1].Addr() || got[1] != r.IPv4[2].Addr() {
+			t.Fatalf("ReleaseHandleEverywhere = %v, %v; want %v", got, err, addrs(r.IPv4[1:]))
+		}
+		if _, err := e.alloc.ReleaseHandleEverywhere(e.ctx, "h1"); !errors.Is(err, datastore.ErrNotFound) {
+			t.Fatalf("second ReleaseHandleEverywhere: %v", err)
+		}
+		e.check()
+	}},
+	{"release by handle drops an over-counted handle", func(t *testing.T, s ipam.Store) {
+		// An assignment interrupted after the handle write but before the
+		// block write leaves the handle counting more than the blocks hold.
+		e := newEnv(t, s, pool("p4", "10.0.0.0/24", 26))
+		r := e.mustAssign("n1", "h1", 2, 0)
+		h, err := s.GetHandle(e.ctx, "h1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Block[ipam.BlockFor(r.IPv4[0].Addr(), 26).String()] += 5
+		h.Block["10.0.0.192/26"] = 3
+		if _, err := s.UpdateHandle(e.ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.alloc.ReleaseByHandle(e.ctx, "h1"); err != nil {
+			t.Fatalf("ReleaseByHandle: %v", err)
+		}
+		if _, err := s.GetHandle(e.ctx, "h1"); !errors.Is(err, datastore.ErrNotFound) {
+			t.Fatalf("the over-counted handle survived its release: %v", err)
+		}
+		e.check()
+	}},
 	{"release by address", func(t *testing.T, s ipam.Store) {
 		e := newEnv(t, s, pool("p4", "10.0.0.0/24", 26))
 		r := e.mustAssign("n1", "h1", 2, 0)
