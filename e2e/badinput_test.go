@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +266,49 @@ func TestUnreachableDatastore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// endlessReader yields "y\n" forever, like `yes`.
+type endlessReader struct{}
+
+func (endlessReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = "y\n"[i%2]
+	}
+	return len(p) &^ 1, nil
+}
+
+// TestEndlessInput: `apply -f /dev/zero` and `yes | calicoctl apply -f -`
+// are refused once one document passes the limit, with one line naming the
+// input and the limit, instead of growing until the kernel kills the process.
+func TestEndlessInput(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	t.Run("/dev/zero", func(t *testing.T) {
+		res := c.runEnv(t, nil, "", "apply", "-f", "/dev/zero")
+		if res.Code != 1 || res.Stdout != "" {
+			t.Errorf("exit %d stdout %q", res.Code, res.Stdout)
+		}
+		clitest.WantOneLine(t, "stderr", res.Stderr)
+		clitest.WantContains(t, "stderr", res.Stderr, "/dev/zero: the document starting at line 1 is larger than 16 MiB, the limit for one document")
+	})
+	t.Run("yes on stdin", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), clitest.CommandTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binPath, "apply", "-f", "-")
+		cmd.Env = clitest.BaseEnv(c.home, c.env())
+		cmd.Stdin = endlessReader{}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if ctx.Err() != nil {
+			t.Fatal("apply of endless stdin did not end")
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || stdout.Len() != 0 {
+			t.Errorf("err %v stdout %q", err, stdout.String())
+		}
+		clitest.WantOneLine(t, "stderr", stderr.String())
+		clitest.WantContains(t, "stderr", stderr.String(), "stdin: the document starting at line 1 is larger than 16 MiB, the limit for one document")
+	})
 }
