@@ -206,3 +206,62 @@ func (s *server) listNames(t *testing.T) []string {
 	}
 	return strings.Fields(res.Stdout)
 }
+
+// TestServeDataDirInUse: a second `datastore serve` on a data directory
+// another process serves refuses at once, naming the directory and the PID
+// (calicoctl's own lock file, or a plain etcd's database lock).
+func TestServeDataDirInUse(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	t.Run("calicoctl", func(t *testing.T) {
+		dataDir := filepath.Join(home, "data")
+		first := startServer(t, home, dataDir)
+		res := clitest.Exec(t, binPath, home, nil, "", "datastore", "serve", "--data-dir", dataDir,
+			"--listen", "127.0.0.1:0", "--listen-peer", "127.0.0.1:0")
+		if res.Code != 1 || res.Stdout != "" {
+			t.Errorf("second serve: exit %d stdout %q", res.Code, res.Stdout)
+		}
+		clitest.WantOneLine(t, "stderr", res.Stderr)
+		clitest.WantContains(t, "stderr", res.Stderr, dataDir+" is used by process "+strconv.Itoa(first.cmd.Process.Pid))
+		// The first server still serves.
+		if names := first.listNames(t); len(names) != 0 {
+			t.Errorf("unexpected objects %v", names)
+		}
+	})
+	t.Run("etcd", func(t *testing.T) {
+		etcdBin, err := exec.LookPath("etcd")
+		if err != nil {
+			t.Skip("no etcd binary installed")
+		}
+		dataDir := filepath.Join(home, "etcd-data")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cmd := exec.CommandContext(ctx, etcdBin, "--data-dir", dataDir,
+			"--listen-client-urls", "http://127.0.0.1:0", "--advertise-client-urls", "http://127.0.0.1:2379",
+			"--listen-peer-urls", "http://127.0.0.1:0", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+			"--initial-cluster", "default=http://127.0.0.1:2380")
+		ready := &lineWatcher{prefix: "ready to serve client requests", found: make(chan string, 1)}
+		cmd.Stdout, cmd.Stderr = ready, ready
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		defer func() { cancel(); <-exited }()
+		// Wait until etcd has opened (and locked) its database.
+		select {
+		case <-ready.found:
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("etcd exited: %v", err)
+		case <-time.After(clitest.CommandTimeout):
+			t.Fatal("etcd did not become ready")
+		}
+		res := clitest.Exec(t, binPath, home, nil, "", "datastore", "serve", "--data-dir", dataDir,
+			"--listen", "127.0.0.1:0", "--listen-peer", "127.0.0.1:0")
+		if res.Code != 1 {
+			t.Errorf("serve on etcd's directory: exit %d", res.Code)
+		}
+		clitest.WantContains(t, "stderr", res.Stderr, dataDir+" is used by process "+strconv.Itoa(cmd.Process.Pid))
+	})
+}
