@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -70,28 +69,36 @@ func (o *PatchOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer c.DS.Close()
-	var lastErr error
-	for range 5 {
+	err = retryOnConflict(ctx, func() error {
 		cur, err := c.Get(ctx, o.key)
 		if err != nil {
-			return fmt.Errorf("hit error: %w", err)
+			return &patchError{err}
 		}
 		patched, err := o.apply(cur)
 		if err != nil {
-			return fmt.Errorf("hit error: %s: %w", o.key, err)
+			return &patchError{fmt.Errorf("%s: %w", o.key, err)}
 		}
 		_, err = c.Update(ctx, patched)
-		if err == nil {
-			fmt.Fprintf(o.f.Streams.Out, "Successfully patched 1 '%s' resource\n", o.kind.Kind)
-			return nil
-		}
-		if !errors.Is(err, datastore.ErrConflict) {
-			return fmt.Errorf("hit error: updating existing resource: %w", err)
-		}
-		lastErr = err
+		return err
+	})
+	var pe *patchError
+	switch {
+	case err == nil:
+		fmt.Fprintf(o.f.Streams.Out, "Successfully patched 1 '%s' resource\n", o.kind.Kind)
+		return nil
+	case errors.As(err, &pe):
+		return fmt.Errorf("hit error: %w", pe.err)
+	default:
+		return fmt.Errorf("hit error: updating existing resource: %w", err)
 	}
-	return fmt.Errorf("hit error: updating existing resource: %w", lastErr)
 }
+
+// patchError marks a failure before the update (reading, patching), which
+// is reported without upstream's "updating existing resource" prefix.
+type patchError struct{ err error }
+
+func (e *patchError) Error() string { return e.err.Error() }
+func (e *patchError) Unwrap() error { return e.err }
 
 func (o *PatchOptions) apply(cur resources.Resource) (resources.Resource, error) {
 	b, err := json.Marshal(cur)
