@@ -174,6 +174,39 @@ func TestBadInput(t *testing.T) {
 			want: []string{"resource does not exist: IPPool(nope) with error: <nil>"},
 		},
 		{
+			name:   "patch that renames",
+			args:   []string{"patch", "clusterinformation", "default", "-p", `{"metadata":{"name":"other"}}`},
+			want:   []string{"ClusterInformation(default): patch may not change metadata.name (from \"default\" to \"other\")"},
+			absent: []string{"clusterinformation", "other"},
+		},
+		{
+			name: "patch that changes the kind",
+			args: []string{"patch", "gnp", "any", "-p", `{"kind":"NetworkPolicy","spec":{"order":1}}`},
+			want: []string{"GlobalNetworkPolicy(any): patch may not change kind (from \"GlobalNetworkPolicy\" to \"NetworkPolicy\")"},
+		},
+		{
+			name: "patch that changes the apiVersion",
+			args: []string{"patch", "ippool", "any", "-p", `{"apiVersion":"crd.projectcalico.org/v1"}`},
+			want: []string{"IPPool(any): patch may not change apiVersion"},
+		},
+		{
+			name: "patch that moves to another namespace",
+			args: []string{"patch", "netset", "any", "-n", "a", "-p", `{"metadata":{"namespace":"b"}}`},
+			want: []string{"NetworkSet(a/any): patch may not change metadata.namespace (from \"a\" to \"b\")"},
+		},
+		{
+			name:   "duplicate key in a YAML document",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: dup-p1\n  name: dup-p2\nspec:\n  cidr: 10.0.0.0/8\n",
+			args:   []string{"apply", "-f", "-"},
+			want:   []string{"failed to execute command", "stdin, document 1", `line 5: key "name" already set in map`},
+			absent: []string{"ippool", "dup-p2"},
+		},
+		{
+			name: "duplicate key in a patch",
+			args: []string{"patch", "clusterinformation", "default", "-p", "spec: {datastoreReady: true, datastoreReady: false}"},
+			want: []string{"invalid patch", `key "datastoreReady" already set in map`},
+		},
+		{
 			name: "label without a value",
 			args: []string{"label", "clusterinformation", "default", "team"},
 			want: []string{"invalid label team"},

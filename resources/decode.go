@@ -72,7 +72,9 @@ func Decode(data []byte, name string) ([]Document, error) {
 		}
 		docNum++
 		src := docName(name, docNum)
-		js, err := yaml.YAMLToJSON(chunk)
+		// Strict: a key given twice in one mapping is an error naming the
+		// key and line, as upstream's decoder reports it.
+		js, err := yaml.YAMLToJSONStrict(chunk)
 		if err != nil {
 			return &DecodeError{Source: src, Err: yamlError(err, firstLine)}
 		}
@@ -115,6 +117,7 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // yamlError rewrites the YAML library's document-relative line into a file line.
 func yamlError(err error, firstLine int) error {
 	msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "unmarshal errors:\n", "")), " ")
 	msg = yamlLine.ReplaceAllStringFunc(msg, func(m string) string {
 		n, _ := strconv.Atoi(strings.TrimPrefix(m, "line "))
 		return fmt.Sprintf("line %d", n+firstLine-1)

@@ -58,7 +58,43 @@ func (o *PatchOptions) Complete(args []string) error {
 	if err := yamlOrJSON([]byte(o.Patch), &o.patch); err != nil || o.patch == nil {
 		return fmt.Errorf("invalid patch: must be a JSON object: %v", err)
 	}
+	return o.checkIdentity()
+}
+
+// checkIdentity refuses a patch that would change what the object is: its
+// apiVersion, kind, name or namespace. Restating the current value is fine.
+func (o *PatchOptions) checkIdentity() error {
+	type field struct {
+		path string
+		got  any
+		want string
+	}
+	var fields []field
+	add := func(m map[string]any, key, path, want string) {
+		if v, ok := m[key]; ok {
+			fields = append(fields, field{path, v, want})
+		}
+	}
+	add(o.patch, "apiVersion", "apiVersion", resources.APIVersion)
+	add(o.patch, "kind", "kind", o.kind.Kind)
+	if meta, ok := o.patch["metadata"].(map[string]any); ok {
+		add(meta, "name", "metadata.name", o.key.Name)
+		add(meta, "namespace", "metadata.namespace", o.key.Namespace)
+	}
+	for _, f := range fields {
+		if s, ok := f.got.(string); !ok || s != f.want {
+			return fmt.Errorf("hit error: %s: patch may not change %s (from %q to %s): create a new resource instead", o.key, f.path, f.want, jsonText(f.got))
+		}
+	}
 	return nil
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 // Run applies the patch to the current object and updates it, re-reading
