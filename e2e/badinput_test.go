@@ -345,3 +345,22 @@ func TestEndlessInput(t *testing.T) {
 		clitest.WantContains(t, "stderr", stderr.String(), "stdin: the document starting at line 1 is larger than 16 MiB, the limit for one document")
 	})
 }
+
+// TestUpstreamLenientInput: inputs upstream's decoder and validator accept
+// are accepted: a trailing comma in JSON, numeric label keys (quoted, or
+// unquoted in YAML), and a CIDR mask with leading zeros (stored canonical).
+func TestUpstreamLenientInput(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	out := c.mustRun(t, `{"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet", "metadata": {"name": "trailing-comma", "labels": {"123": "x",},}, "spec": {"nets": ["10.1.0.0/16"],},}`, "apply", "-f", "-")
+	clitest.WantExact(t, "trailing comma", out, "Successfully applied 1 'GlobalNetworkSet' resource(s)\n")
+	out = c.mustRun(t, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: numeric-keys\n  labels: {1: a, \"123\": x}\nspec: {}\n", "apply", "-f", "-")
+	clitest.WantExact(t, "numeric keys", out, "Successfully applied 1 'GlobalNetworkSet' resource(s)\n")
+	c.mustRun(t, "", "label", "gnetset", "numeric-keys", "456=y")
+	out = c.mustRun(t, pool("leading-zeros", "  cidr: 10.77.0.0/016\n"), "apply", "-f", "-")
+	clitest.WantExact(t, "leading zeros", out, "Successfully applied 1 'IPPool' resource(s)\n")
+
+	got := c.mustRun(t, "", "get", "gnetset", "-o", "go-template={{range .Items}}{{.Name}}={{.Labels}} {{end}}")
+	clitest.WantExact(t, "labels", got, "numeric-keys=map[1:a 123:x 456:y] trailing-comma=map[123:x] ")
+	clitest.WantExact(t, "canonical CIDR", c.mustRun(t, "", "get", "ippool", "leading-zeros", "-o", "go-template={{.Spec.CIDR}}"), "10.77.0.0/16")
+}

@@ -53,6 +53,14 @@ func Decode(data []byte, name string) ([]Document, error) {
 			if err := dec.Decode(&raw); err == io.EOF {
 				break
 			} else if err != nil {
+				// Upstream reads JSON with its YAML decoder, which also takes
+				// what JSON does not (trailing commas): a single value that
+				// strict YAML can read is accepted.
+				if i == 1 {
+					if js, yerr := yaml.YAMLToJSONStrict(trimmed); yerr == nil {
+						return decodeJSONValue(js, docName(name, 1))
+					}
+				}
 				return nil, &DecodeError{Source: docName(name, i), Err: jsonSyntaxError(trimmed, err)}
 			}
 			docs, err := decodeJSONValue(raw, docName(name, i))

@@ -103,6 +103,11 @@ var (
 // all() node selector, Never encapsulation, [Workload, Tunnel] and Automatic.
 func (r *IPPool) Default() {
 	s := &r.Spec
+	// Stored in canonical form, as upstream stores it ("10.0.0.0/016" ->
+	// "10.0.0.0/16").
+	if p, err := ParsePrefix(s.CIDR); err == nil {
+		s.CIDR = p.String()
+	}
 	if s.BlockSize == 0 {
 		if p, err := netip.ParsePrefix(s.CIDR); err == nil {
 			s.BlockSize = DefaultBlockSizeV4

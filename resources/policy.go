@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -331,7 +330,7 @@ func validateRuleNets(v *Validator, f string, r Rule) {
 		var v4, v6 bool
 		for i, n := range l.nets {
 			nf := fmt.Sprintf("%s[%d]", l.field, i)
-			p, err := netip.ParsePrefix(n)
+			p, err := ParsePrefix(n)
 			if err != nil {
 				v.Add(nf, n, "invalid CIDR")
 				continue

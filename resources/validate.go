@@ -126,9 +126,27 @@ func IsLabelKey(k string) bool {
 	return len(name) <= 63 && labelKeyName.MatchString(name)
 }
 
+// ParsePrefix parses a CIDR as upstream (Go's net.ParseCIDR) does: unlike
+// netip.ParsePrefix, a prefix length with leading zeros ("10.0.0.0/016") is
+// accepted. String() of the result is the canonical form.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err == nil {
+		return p, nil
+	}
+	addr, bits, found := strings.Cut(s, "/")
+	if !found || len(bits) < 2 || bits[0] != '0' || strings.Trim(bits, "0123456789") != "" {
+		return p, err
+	}
+	if bits = strings.TrimLeft(bits, "0"); bits == "" {
+		bits = "0"
+	}
+	return netip.ParsePrefix(addr + "/" + bits)
+}
+
 // ParseCIDR parses a CIDR, also accepting a bare address as a host prefix.
 func ParseCIDR(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
+	if p, err := ParsePrefix(s); err == nil {
 		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
@@ -146,7 +164,7 @@ func ValidateCIDR(v *Validator, field, s string, allowAddr bool) (netip.Prefix, 
 	if allowAddr {
 		p, err = ParseCIDR(s)
 	} else {
-		p, err = netip.ParsePrefix(s)
+		p, err = ParsePrefix(s)
 	}
 	if err != nil {
 		v.Add(field, s, "invalid CIDR")
