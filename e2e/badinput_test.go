@@ -207,6 +207,20 @@ func TestBadInput(t *testing.T) {
 			want: []string{"invalid patch", `key "datastoreReady" already set in map`},
 		},
 		{
+			name:   "selector over 1024 bytes",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: long-selector\nspec:\n  selector: a == '" + strings.Repeat("x", 1100) + "'\n",
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"GlobalNetworkPolicy(long-selector)", "spec.selector", "selector is 1107 bytes long, the limit is 1024"},
+			absent: []string{"gnp", "long-selector"},
+		},
+		{
+			name:   "more than 1024 rules",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: many-rules\nspec:\n  egress:\n" + strings.Repeat("  - action: Allow\n", 1025),
+			args:   []string{"apply", "-f", "-"},
+			want:   []string{"GlobalNetworkPolicy(many-rules)", "error with field spec.egress = '1025' (1025 rules, the limit is 1024)"},
+			absent: []string{"gnp", "many-rules"},
+		},
+		{
 			name: "label without a value",
 			args: []string{"label", "clusterinformation", "default", "team"},
 			want: []string{"invalid label team"},

@@ -229,7 +229,7 @@ func (r *IPPool) Validate() error {
 // validatePoolSelector checks a pool selector parses and does not use
 // global(); it returns the parsed selector when valid.
 func validatePoolSelector(v *Validator, field, s string) *selector.Selector {
-	if s == "" {
+	if s == "" || !checkSelectorLen(v, field, s) {
 		return nil
 	}
 	sel, err := selector.Parse(s)

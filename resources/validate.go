@@ -101,6 +101,7 @@ func ValidateMeta(v *Validator, r Resource, nameCheck func(string) bool) {
 		}
 	}
 	ValidateLabels(v, "metadata.labels", r.GetLabels())
+	validateAnnotations(v, "metadata.annotations", r.GetAnnotations())
 }
 
 // ValidateLabels checks Kubernetes label syntax for every key and value.
@@ -183,9 +184,29 @@ func ValidateIP(v *Validator, field, s string) (netip.Addr, bool) {
 	return a, true
 }
 
+// Size limits upstream's validator and CRD schemas enforce.
+const (
+	// MaxSelectorLen is the longest selector accepted, in bytes.
+	MaxSelectorLen = 1024
+	// MaxRules is the most rules one direction (ingress or egress) may hold.
+	MaxRules = 1024
+	// MaxAnnotationsSize is the total size of an object's annotations
+	// (keys and values), as in Kubernetes.
+	MaxAnnotationsSize = 256 * 1024
+)
+
+// checkSelectorLen records an error when s is longer than MaxSelectorLen.
+func checkSelectorLen(v *Validator, field, s string) bool {
+	if len(s) <= MaxSelectorLen {
+		return true
+	}
+	v.Addf(field, s[:40]+"...", "selector is %d bytes long, the limit is %d", len(s), MaxSelectorLen)
+	return false
+}
+
 // ValidateSelector records an error when s is not a valid selector.
 func ValidateSelector(v *Validator, field, s string) {
-	if s == "" {
+	if s == "" || !checkSelectorLen(v, field, s) {
 		return
 	}
 	if _, err := selector.Parse(s); err != nil {
