@@ -14,6 +14,10 @@ var (
 	ErrConflict     = errors.New("update conflict")
 	ErrNotSupported = errors.New("operation not supported")
 	ErrUnavailable  = errors.New("datastore unavailable")
+	// ErrUnknownOutcome: a write was sent but no answer came back (a
+	// timeout, a dropped connection) and the object could not be re-read to
+	// learn whether it landed. Running the command again converges.
+	ErrUnknownOutcome = errors.New("outcome unknown")
 )
 
 // KeyError ties a sentinel error to the key it happened on and renders the
@@ -42,7 +46,7 @@ func (e *KeyError) Error() string {
 			msg += ": " + e.Reason
 		}
 		return msg
-	case ErrUnavailable:
+	case ErrUnavailable, ErrUnknownOutcome:
 		return fmt.Sprintf("%s: %v", e.Err, e.Cause)
 	}
 	if e.Cause != nil {

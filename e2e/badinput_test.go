@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +174,53 @@ func TestBadInput(t *testing.T) {
 			want: []string{"resource does not exist: IPPool(nope) with error: <nil>"},
 		},
 		{
+			name:   "patch that renames",
+			args:   []string{"patch", "clusterinformation", "default", "-p", `{"metadata":{"name":"other"}}`},
+			want:   []string{"ClusterInformation(default): patch may not change metadata.name (from \"default\" to \"other\")"},
+			absent: []string{"clusterinformation", "other"},
+		},
+		{
+			name: "patch that changes the kind",
+			args: []string{"patch", "gnp", "any", "-p", `{"kind":"NetworkPolicy","spec":{"order":1}}`},
+			want: []string{"GlobalNetworkPolicy(any): patch may not change kind (from \"GlobalNetworkPolicy\" to \"NetworkPolicy\")"},
+		},
+		{
+			name: "patch that changes the apiVersion",
+			args: []string{"patch", "ippool", "any", "-p", `{"apiVersion":"crd.projectcalico.org/v1"}`},
+			want: []string{"IPPool(any): patch may not change apiVersion"},
+		},
+		{
+			name: "patch that moves to another namespace",
+			args: []string{"patch", "netset", "any", "-n", "a", "-p", `{"metadata":{"namespace":"b"}}`},
+			want: []string{"NetworkSet(a/any): patch may not change metadata.namespace (from \"a\" to \"b\")"},
+		},
+		{
+			name:   "duplicate key in a YAML document",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: dup-p1\n  name: dup-p2\nspec:\n  cidr: 10.0.0.0/8\n",
+			args:   []string{"apply", "-f", "-"},
+			want:   []string{"failed to execute command", "stdin, document 1", `line 5: key "name" already set in map`},
+			absent: []string{"ippool", "dup-p2"},
+		},
+		{
+			name: "duplicate key in a patch",
+			args: []string{"patch", "clusterinformation", "default", "-p", "spec: {datastoreReady: true, datastoreReady: false}"},
+			want: []string{"invalid patch", `key "datastoreReady" already set in map`},
+		},
+		{
+			name:   "selector over 1024 bytes",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: long-selector\nspec:\n  selector: a == '" + strings.Repeat("x", 1100) + "'\n",
+			args:   []string{"create", "-f", "-"},
+			want:   []string{"GlobalNetworkPolicy(long-selector)", "spec.selector", "selector is 1107 bytes long, the limit is 1024"},
+			absent: []string{"gnp", "long-selector"},
+		},
+		{
+			name:   "more than 1024 rules",
+			stdin:  "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: many-rules\nspec:\n  egress:\n" + strings.Repeat("  - action: Allow\n", 1025),
+			args:   []string{"apply", "-f", "-"},
+			want:   []string{"GlobalNetworkPolicy(many-rules)", "error with field spec.egress = '1025' (1025 rules, the limit is 1024)"},
+			absent: []string{"gnp", "many-rules"},
+		},
+		{
 			name: "label without a value",
 			args: []string{"label", "clusterinformation", "default", "team"},
 			want: []string{"invalid label team"},
@@ -262,4 +313,68 @@ func TestUnreachableDatastore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// endlessReader yields "y\n" forever, like `yes`.
+type endlessReader struct{}
+
+func (endlessReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = "y\n"[i%2]
+	}
+	return len(p) &^ 1, nil
+}
+
+// TestEndlessInput: `apply -f /dev/zero` and `yes | calicoctl apply -f -`
+// are refused once one document passes the limit, with one line naming the
+// input and the limit, instead of growing until the kernel kills the process.
+func TestEndlessInput(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	t.Run("/dev/zero", func(t *testing.T) {
+		res := c.runEnv(t, nil, "", "apply", "-f", "/dev/zero")
+		if res.Code != 1 || res.Stdout != "" {
+			t.Errorf("exit %d stdout %q", res.Code, res.Stdout)
+		}
+		clitest.WantOneLine(t, "stderr", res.Stderr)
+		clitest.WantContains(t, "stderr", res.Stderr, "/dev/zero: the document starting at line 1 is larger than 16 MiB, the limit for one document")
+	})
+	t.Run("yes on stdin", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), clitest.CommandTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binPath, "apply", "-f", "-")
+		cmd.Env = clitest.BaseEnv(c.home, c.env())
+		cmd.Stdin = endlessReader{}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if ctx.Err() != nil {
+			t.Fatal("apply of endless stdin did not end")
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || stdout.Len() != 0 {
+			t.Errorf("err %v stdout %q", err, stdout.String())
+		}
+		clitest.WantOneLine(t, "stderr", stderr.String())
+		clitest.WantContains(t, "stderr", stderr.String(), "stdin: the document starting at line 1 is larger than 16 MiB, the limit for one document")
+	})
+}
+
+// TestUpstreamLenientInput: inputs upstream's decoder and validator accept
+// are accepted: a trailing comma in JSON, numeric label keys (quoted, or
+// unquoted in YAML), and a CIDR mask with leading zeros (stored canonical).
+func TestUpstreamLenientInput(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	out := c.mustRun(t, `{"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet", "metadata": {"name": "trailing-comma", "labels": {"123": "x",},}, "spec": {"nets": ["10.1.0.0/16"],},}`, "apply", "-f", "-")
+	clitest.WantExact(t, "trailing comma", out, "Successfully applied 1 'GlobalNetworkSet' resource(s)\n")
+	out = c.mustRun(t, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: numeric-keys\n  labels: {1: a, \"123\": x}\nspec: {}\n", "apply", "-f", "-")
+	clitest.WantExact(t, "numeric keys", out, "Successfully applied 1 'GlobalNetworkSet' resource(s)\n")
+	c.mustRun(t, "", "label", "gnetset", "numeric-keys", "456=y")
+	out = c.mustRun(t, pool("leading-zeros", "  cidr: 10.77.0.0/016\n"), "apply", "-f", "-")
+	clitest.WantExact(t, "leading zeros", out, "Successfully applied 1 'IPPool' resource(s)\n")
+
+	got := c.mustRun(t, "", "get", "gnetset", "-o", "go-template={{range .Items}}{{.Name}}={{.Labels}} {{end}}")
+	clitest.WantExact(t, "labels", got, "numeric-keys=map[1:a 123:x 456:y] trailing-comma=map[123:x] ")
+	clitest.WantExact(t, "canonical CIDR", c.mustRun(t, "", "get", "ippool", "leading-zeros", "-o", "go-template={{.Spec.CIDR}}"), "10.77.0.0/16")
 }

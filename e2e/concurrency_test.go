@@ -100,3 +100,44 @@ func TestConcurrentPatchesAllLand(t *testing.T) {
 		"metadata.labels": `{"k0":"set","k1":"set","k2":"set","k3":"set","role":"blocked"}`,
 	})
 }
+
+// TestConcurrentLabelAndPatch: many concurrent `label` and `patch` processes
+// on one object all succeed (each re-reads and retries on a conflict) and
+// every label they set is there at the end.
+func TestConcurrentLabelAndPatch(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.mustRun(t, "", "create", "-f", testdata(t, "kinds/globalnetworkset.yaml"))
+	const n = 12
+	results := make([]result, 2*n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			results[i] = c.runEnv(t, nil, "", "label", "gnetset", "blocked-ranges", fmt.Sprintf("l%d=set", i))
+		})
+		wg.Go(func() {
+			<-start
+			results[n+i] = c.runEnv(t, nil, "", "patch", "gnetset", "blocked-ranges", "-p", fmt.Sprintf(`{"metadata":{"labels":{"p%d":"set"}}}`, i))
+		})
+	}
+	close(start)
+	wg.Wait()
+	want := map[string]any{"role": "blocked"}
+	for i := range n {
+		want[fmt.Sprintf("l%d", i)] = "set"
+		want[fmt.Sprintf("p%d", i)] = "set"
+		if r := results[i]; r.Code != 0 || r.Stdout != fmt.Sprintf("Successfully set label l%d on globalnetworkset blocked-ranges\n", i) {
+			t.Errorf("label l%d: exit %d stdout %q stderr %q", i, r.Code, r.Stdout, r.Stderr)
+		}
+		if r := results[n+i]; r.Code != 0 || r.Stdout != "Successfully patched 1 'GlobalNetworkSet' resource\n" {
+			t.Errorf("patch p%d: exit %d stdout %q stderr %q", i, r.Code, r.Stdout, r.Stderr)
+		}
+	}
+	after, _ := c.getYAML(t, "gnetset", "blocked-ranges")
+	got, _ := after.Lookup("metadata.labels")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("labels after the race:\n got %v\nwant %v", got, want)
+	}
+}

@@ -53,6 +53,14 @@ func Decode(data []byte, name string) ([]Document, error) {
 			if err := dec.Decode(&raw); err == io.EOF {
 				break
 			} else if err != nil {
+				// Upstream reads JSON with its YAML decoder, which also takes
+				// what JSON does not (trailing commas): a single value that
+				// strict YAML can read is accepted.
+				if i == 1 {
+					if js, yerr := yaml.YAMLToJSONStrict(trimmed); yerr == nil {
+						return decodeJSONValue(js, docName(name, 1))
+					}
+				}
 				return nil, &DecodeError{Source: docName(name, i), Err: jsonSyntaxError(trimmed, err)}
 			}
 			docs, err := decodeJSONValue(raw, docName(name, i))
@@ -72,7 +80,9 @@ func Decode(data []byte, name string) ([]Document, error) {
 		}
 		docNum++
 		src := docName(name, docNum)
-		js, err := yaml.YAMLToJSON(chunk)
+		// Strict: a key given twice in one mapping is an error naming the
+		// key and line, as upstream's decoder reports it.
+		js, err := yaml.YAMLToJSONStrict(chunk)
 		if err != nil {
 			return &DecodeError{Source: src, Err: yamlError(err, firstLine)}
 		}
@@ -115,6 +125,7 @@ var yamlLine = regexp.MustCompile(`line (\d+)`)
 // yamlError rewrites the YAML library's document-relative line into a file line.
 func yamlError(err error, firstLine int) error {
 	msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "unmarshal errors:\n", "")), " ")
 	msg = yamlLine.ReplaceAllStringFunc(msg, func(m string) string {
 		n, _ := strconv.Atoi(strings.TrimPrefix(m, "line "))
 		return fmt.Sprintf("line %d", n+firstLine-1)

@@ -103,6 +103,11 @@ var (
 // all() node selector, Never encapsulation, [Workload, Tunnel] and Automatic.
 func (r *IPPool) Default() {
 	s := &r.Spec
+	// Stored in canonical form, as upstream stores it ("10.0.0.0/016" ->
+	// "10.0.0.0/16").
+	if p, err := ParsePrefix(s.CIDR); err == nil {
+		s.CIDR = p.String()
+	}
 	if s.BlockSize == 0 {
 		if p, err := netip.ParsePrefix(s.CIDR); err == nil {
 			s.BlockSize = DefaultBlockSizeV4
@@ -224,7 +229,7 @@ func (r *IPPool) Validate() error {
 // validatePoolSelector checks a pool selector parses and does not use
 // global(); it returns the parsed selector when valid.
 func validatePoolSelector(v *Validator, field, s string) *selector.Selector {
-	if s == "" {
+	if s == "" || !checkSelectorLen(v, field, s) {
 		return nil
 	}
 	sel, err := selector.Parse(s)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -117,6 +116,8 @@ func validatePolicy(v *Validator, p policyParts) {
 		}
 		seenHint[h] = true
 	}
+	checkRuleCount(v, "spec.ingress", len(p.ingress))
+	checkRuleCount(v, "spec.egress", len(p.egress))
 	for i, r := range p.ingress {
 		f := fmt.Sprintf("spec.ingress[%d]", i)
 		validateRule(v, f, r)
@@ -158,8 +159,16 @@ func validateTopSelector(v *Validator, field, s string) {
 	}
 }
 
+// checkRuleCount records an error when one direction holds more than MaxRules.
+func checkRuleCount(v *Validator, field string, n int) {
+	if n > MaxRules {
+		v.Addf(field, n, "%d rules, the limit is %d", n, MaxRules)
+	}
+}
+
 // validateRules checks a list of rules (used by Profile).
 func validateRules(v *Validator, field string, rules []Rule) {
+	checkRuleCount(v, field, len(rules))
 	for i, r := range rules {
 		validateRule(v, fmt.Sprintf("%s[%d]", field, i), r)
 	}
@@ -331,7 +340,7 @@ func validateRuleNets(v *Validator, f string, r Rule) {
 		var v4, v6 bool
 		for i, n := range l.nets {
 			nf := fmt.Sprintf("%s[%d]", l.field, i)
-			p, err := netip.ParsePrefix(n)
+			p, err := ParsePrefix(n)
 			if err != nil {
 				v.Add(nf, n, "invalid CIDR")
 				continue
@@ -391,8 +400,8 @@ func validateAnnotations(v *Validator, f string, annotations map[string]string) 
 		}
 		total += len(k) + len(annotations[k])
 	}
-	if total > 256*1024 {
-		v.Addf(f, "", "total size of annotations is too large by %d bytes", total-256*1024)
+	if total > MaxAnnotationsSize {
+		v.Addf(f, "", "total size of annotations is %d bytes, the limit is %d", total, MaxAnnotationsSize)
 	}
 }
 

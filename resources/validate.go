@@ -101,6 +101,7 @@ func ValidateMeta(v *Validator, r Resource, nameCheck func(string) bool) {
 		}
 	}
 	ValidateLabels(v, "metadata.labels", r.GetLabels())
+	validateAnnotations(v, "metadata.annotations", r.GetAnnotations())
 }
 
 // ValidateLabels checks Kubernetes label syntax for every key and value.
@@ -126,9 +127,27 @@ func IsLabelKey(k string) bool {
 	return len(name) <= 63 && labelKeyName.MatchString(name)
 }
 
+// ParsePrefix parses a CIDR as upstream (Go's net.ParseCIDR) does: unlike
+// netip.ParsePrefix, a prefix length with leading zeros ("10.0.0.0/016") is
+// accepted. String() of the result is the canonical form.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err == nil {
+		return p, nil
+	}
+	addr, bits, found := strings.Cut(s, "/")
+	if !found || len(bits) < 2 || bits[0] != '0' || strings.Trim(bits, "0123456789") != "" {
+		return p, err
+	}
+	if bits = strings.TrimLeft(bits, "0"); bits == "" {
+		bits = "0"
+	}
+	return netip.ParsePrefix(addr + "/" + bits)
+}
+
 // ParseCIDR parses a CIDR, also accepting a bare address as a host prefix.
 func ParseCIDR(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
+	if p, err := ParsePrefix(s); err == nil {
 		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
@@ -146,7 +165,7 @@ func ValidateCIDR(v *Validator, field, s string, allowAddr bool) (netip.Prefix, 
 	if allowAddr {
 		p, err = ParseCIDR(s)
 	} else {
-		p, err = netip.ParsePrefix(s)
+		p, err = ParsePrefix(s)
 	}
 	if err != nil {
 		v.Add(field, s, "invalid CIDR")
@@ -165,9 +184,29 @@ func ValidateIP(v *Validator, field, s string) (netip.Addr, bool) {
 	return a, true
 }
 
+// Size limits upstream's validator and CRD schemas enforce.
+const (
+	// MaxSelectorLen is the longest selector accepted, in bytes.
+	MaxSelectorLen = 1024
+	// MaxRules is the most rules one direction (ingress or egress) may hold.
+	MaxRules = 1024
+	// MaxAnnotationsSize is the total size of an object's annotations
+	// (keys and values), as in Kubernetes.
+	MaxAnnotationsSize = 256 * 1024
+)
+
+// checkSelectorLen records an error when s is longer than MaxSelectorLen.
+func checkSelectorLen(v *Validator, field, s string) bool {
+	if len(s) <= MaxSelectorLen {
+		return true
+	}
+	v.Addf(field, s[:40]+"...", "selector is %d bytes long, the limit is %d", len(s), MaxSelectorLen)
+	return false
+}
+
 // ValidateSelector records an error when s is not a valid selector.
 func ValidateSelector(v *Validator, field, s string) {
-	if s == "" {
+	if s == "" || !checkSelectorLen(v, field, s) {
 		return
 	}
 	if _, err := selector.Parse(s); err != nil {

@@ -4,6 +4,7 @@
 package etcd
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -32,6 +33,10 @@ const (
 	// of n keys costs O(n²/page): 5,000 keeps a 50,000-key list at ~0.25 s
 	// (500 took ~0.9 s) while a page of WorkloadEndpoints stays a few MB.
 	DefaultPageSize = 5000
+	// DefaultRequestTimeout bounds one read or write (a txn of up to
+	// batchMaxItems puts included). A healthy etcd answers in milliseconds;
+	// without a deadline a request to a dead server waits forever.
+	DefaultRequestTimeout = 5 * time.Second
 )
 
 // Config says how to reach etcd.
@@ -49,6 +54,10 @@ type Config struct {
 	PageSize int64
 	// Logger receives warnings such as undecodable stored values (default slog.Default()).
 	Logger *slog.Logger
+	// RequestTimeout bounds each Get/Create/Update/Delete and each bulk-create
+	// txn (default DefaultRequestTimeout). A write that times out is re-read
+	// to learn whether it landed.
+	RequestTimeout time.Duration
 }
 
 // Backend implements datastore.Interface and datastore.BatchCreator on etcd v3.
@@ -57,6 +66,7 @@ type Backend struct {
 	endpoints string
 	pageSize  int64
 	log       *slog.Logger
+	timeout   time.Duration
 }
 
 var (
@@ -87,6 +97,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	endpoints := strings.Join(cfg.Endpoints, ",")
 	var tlsCfg *tls.Config
@@ -129,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 		return nil, &connectError{msg: msg, cause: err}
 	}
-	return &Backend{client: client, endpoints: endpoints, pageSize: cfg.PageSize, log: cfg.Logger}, nil
+	return &Backend{client: client, endpoints: endpoints, pageSize: cfg.PageSize, log: cfg.Logger, timeout: cfg.RequestTimeout}, nil
 }
 
 func connectFailure(endpoints string, err error) string {
@@ -176,8 +189,87 @@ func (b *Backend) opError(op string, key resources.Key, err error) error {
 	if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev) {
 		return fmt.Errorf("etcd %s %s: %w", op, key, err)
 	}
+	if errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
+		err = fmt.Errorf("no answer within %s (%w)", b.timeout, err)
+	}
 	return &datastore.KeyError{Err: datastore.ErrUnavailable, Key: key,
 		Cause: fmt.Errorf("etcd %s at %s: %w", op, b.endpoints, err)}
+}
+
+// request bounds one etcd request by the backend's request timeout.
+func (b *Backend) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.timeout)
+}
+
+// ambiguous reports whether a failed write may still have been applied: the
+// request may have reached the server but its answer did not come back.
+// Errors the server answered with (too many operations, too large, auth)
+// are definite refusals.
+func ambiguous(err error) bool {
+	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) ||
+		errors.Is(err, rpctypes.ErrGRPCDuplicateKey) || isAuthError(err) {
+		return false
+	}
+	return true
+}
+
+// settle decides the outcome of writes whose request failed ambiguously, by
+// re-reading their keys (one txn, its own deadline, even when ctx is
+// cancelled). landed[i] is the mod revision at which values[i] is stored
+// under keys[i], or 0 when it is not there. A failed re-read returns an
+// error: the outcome is then unknown.
+func (b *Backend) settle(ctx context.Context, keys []string, values [][]byte) ([]int64, error) {
+	rctx, cancel := b.request(context.WithoutCancel(ctx))
+	defer cancel()
+	ops := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = clientv3.OpGet(k)
+	}
+	resp, err := b.client.Txn(rctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, err
+	}
+	landed := make([]int64, len(keys))
+	for i, r := range resp.Responses {
+		if i >= len(keys) {
+			break
+		}
+		kvs := r.GetResponseRange().GetKvs()
+		if len(kvs) == 1 && bytes.Equal(kvs[0].Value, values[i]) {
+			landed[i] = kvs[0].ModRevision
+		}
+	}
+	return landed, nil
+}
+
+// unknownOutcome is the error for a write whose fate could not be learned.
+func (b *Backend) unknownOutcome(op string, key resources.Key, writeErr, readErr error) error {
+	return &datastore.KeyError{Err: datastore.ErrUnknownOutcome, Key: key,
+		Cause: fmt.Errorf("etcd %s at %s got no answer (%v) and re-reading the object failed too (%v); run the command again to converge",
+			op, b.endpoints, unwrapDeadline(writeErr, b.timeout), unwrapDeadline(readErr, b.timeout))}
+}
+
+func unwrapDeadline(err error, timeout time.Duration) string {
+	if errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
+		return fmt.Sprintf("no answer within %s", timeout)
+	}
+	return err.Error()
+}
+
+// writeFailed turns a failed single-key write into its outcome: landed
+// after all (the re-read finds value), not applied (opError), or unknown.
+func (b *Backend) writeFailed(ctx context.Context, op string, k *resources.Kind, key resources.Key, ek string, value []byte, err error) (resources.Resource, error) {
+	if !ambiguous(err) {
+		return nil, b.opError(op, key, err)
+	}
+	landed, rerr := b.settle(ctx, []string{ek}, [][]byte{value})
+	if rerr != nil {
+		return nil, b.unknownOutcome(op, key, err, rerr)
+	}
+	if landed[0] != 0 {
+		return decode(k, ek, value, landed[0])
+	}
+	return nil, b.opError(op, key, err)
 }
 
 func parseRevision(key resources.Key, rv string) (int64, error) {
@@ -213,7 +305,9 @@ func (b *Backend) Get(ctx context.Context, key resources.Key) (resources.Resourc
 	if err != nil {
 		return nil, err
 	}
-	resp, err := b.client.Get(ctx, ek)
+	rctx, cancel := b.request(ctx)
+	defer cancel()
+	resp, err := b.client.Get(rctx, ek)
 	if err != nil {
 		return nil, b.opError("get", key, err)
 	}
@@ -238,12 +332,14 @@ func (b *Backend) Create(ctx context.Context, r resources.Resource) (resources.R
 }
 
 func (b *Backend) create(ctx context.Context, k *resources.Kind, key resources.Key, ek string, value []byte) (resources.Resource, error) {
-	resp, err := b.client.Txn(ctx).
+	rctx, cancel := b.request(ctx)
+	defer cancel()
+	resp, err := b.client.Txn(rctx).
 		If(clientv3.Compare(clientv3.Version(ek), "=", 0)).
 		Then(clientv3.OpPut(ek, string(value))).
 		Commit()
 	if err != nil {
-		return nil, b.opError("create", key, err)
+		return b.writeFailed(ctx, "create", k, key, ek, value, err)
 	}
 	if !resp.Succeeded {
 		return nil, datastore.Exists(key)
@@ -271,13 +367,15 @@ func (b *Backend) Update(ctx context.Context, r resources.Resource) (resources.R
 	if err != nil {
 		return nil, err
 	}
-	resp, err := b.client.Txn(ctx).
+	rctx, cancel := b.request(ctx)
+	defer cancel()
+	resp, err := b.client.Txn(rctx).
 		If(cmp).
 		Then(clientv3.OpPut(ek, string(value))).
 		Else(clientv3.OpGet(ek, clientv3.WithKeysOnly())).
 		Commit()
 	if err != nil {
-		return nil, b.opError("update", key, err)
+		return b.writeFailed(ctx, "update", k, key, ek, value, err)
 	}
 	if !resp.Succeeded {
 		if len(resp.Responses) > 0 && len(resp.Responses[0].GetResponseRange().GetKvs()) == 0 {
@@ -303,7 +401,9 @@ func (b *Backend) Delete(ctx context.Context, key resources.Key, revision string
 		}
 		cmp = clientv3.Compare(clientv3.ModRevision(ek), "=", rev)
 	}
-	resp, err := b.client.Txn(ctx).
+	rctx, cancel := b.request(ctx)
+	defer cancel()
+	resp, err := b.client.Txn(rctx).
 		If(cmp).
 		Then(clientv3.OpDelete(ek, clientv3.WithPrevKV())).
 		Else(clientv3.OpGet(ek, clientv3.WithKeysOnly())).

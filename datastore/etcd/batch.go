@@ -2,10 +2,13 @@ package etcd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -31,6 +34,13 @@ type batchItem struct {
 // results are exactly those of calling Create for each item. When the input
 // names one key twice, the first occurrence is created and the later ones get
 // ErrExists.
+//
+// Every txn has the backend's request timeout. A txn that gets no answer is
+// settled by re-reading its keys: the objects that landed are reported
+// created, the others failed, or all of them ErrUnknownOutcome when the
+// re-read fails too. After the first such failure the datastore is taken to
+// be down and the items not yet sent fail at once (ErrUnavailable, naming
+// the endpoint), so the call ends in bounded time.
 func (b *Backend) CreateMany(ctx context.Context, rs []resources.Resource) ([]resources.Resource, []error) {
 	out := make([]resources.Resource, len(rs))
 	errs := make([]error, len(rs))
@@ -70,12 +80,13 @@ func (b *Backend) CreateMany(ctx context.Context, rs []resources.Resource) ([]re
 	}
 	flush()
 
+	br := &breaker{}
 	work := make(chan []batchItem)
 	var wg sync.WaitGroup
 	for range min(batchWorkers, len(chunks)) {
 		wg.Go(func() {
 			for c := range work {
-				b.createChunk(ctx, c, out, errs)
+				b.createChunk(ctx, br, c, out, errs)
 			}
 		})
 	}
@@ -86,28 +97,116 @@ func (b *Backend) CreateMany(ctx context.Context, rs []resources.Resource) ([]re
 	wg.Wait()
 	// Repeated keys go last so that the first occurrence wins.
 	for _, it := range repeats {
-		out[it.index], errs[it.index] = b.create(ctx, it.kind, it.key, it.ek, it.value)
+		b.createOne(ctx, br, it, out, errs)
 	}
 	return out, errs
 }
 
+// breaker remembers the first sign that the datastore is down during one
+// bulk call.
+type breaker struct {
+	mu    sync.Mutex
+	cause error
+}
+
+func (br *breaker) trip(err error) {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if br.cause == nil {
+		br.cause = err
+	}
+}
+
+func (br *breaker) tripped() error {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	return br.cause
+}
+
+// notSent is the error for an item skipped because the datastore is down.
+func (b *Backend) notSent(key resources.Key, cause error) error {
+	return &datastore.KeyError{Err: datastore.ErrUnavailable, Key: key,
+		Cause: fmt.Errorf("not written: etcd at %s stopped answering earlier in this call (%v)", b.endpoints, cause)}
+}
+
+// createOne creates one item unless the breaker has tripped, tripping it on
+// an unavailable datastore.
+func (b *Backend) createOne(ctx context.Context, br *breaker, it batchItem, out []resources.Resource, errs []error) {
+	if cause := br.tripped(); cause != nil {
+		errs[it.index] = b.notSent(it.key, cause)
+		return
+	}
+	out[it.index], errs[it.index] = b.create(ctx, it.kind, it.key, it.ek, it.value)
+	if err := errs[it.index]; errors.Is(err, datastore.ErrUnavailable) || errors.Is(err, datastore.ErrUnknownOutcome) {
+		br.trip(rootCause(err))
+	}
+}
+
+// rootCause strips the KeyError wrapping for use in another item's message.
+func rootCause(err error) error {
+	var ke *datastore.KeyError
+	if errors.As(err, &ke) && ke.Cause != nil {
+		return ke.Cause
+	}
+	return err
+}
+
 // createChunk writes one chunk in a single txn, falling back to one txn per
 // item when any guard fails or the txn is refused (too many ops, too large).
-func (b *Backend) createChunk(ctx context.Context, chunk []batchItem, out []resources.Resource, errs []error) {
+func (b *Backend) createChunk(ctx context.Context, br *breaker, chunk []batchItem, out []resources.Resource, errs []error) {
+	if cause := br.tripped(); cause != nil {
+		for _, it := range chunk {
+			errs[it.index] = b.notSent(it.key, cause)
+		}
+		return
+	}
 	cmps := make([]clientv3.Cmp, len(chunk))
 	ops := make([]clientv3.Op, len(chunk))
 	for i, it := range chunk {
 		cmps[i] = clientv3.Compare(clientv3.Version(it.ek), "=", 0)
 		ops[i] = clientv3.OpPut(it.ek, string(it.value))
 	}
-	resp, err := b.client.Txn(ctx).If(cmps...).Then(ops...).Commit()
-	if err == nil && resp.Succeeded {
+	rctx, cancel := b.request(ctx)
+	resp, err := b.client.Txn(rctx).If(cmps...).Then(ops...).Commit()
+	cancel()
+	switch {
+	case err == nil && resp.Succeeded:
 		for _, it := range chunk {
 			out[it.index], errs[it.index] = decode(it.kind, it.ek, it.value, resp.Header.Revision)
 		}
+	case err == nil || !ambiguous(err):
+		// Some key exists, or the txn was refused as too large: item by item.
+		for _, it := range chunk {
+			b.createOne(ctx, br, it, out, errs)
+		}
+	default:
+		b.settleChunk(ctx, br, chunk, out, errs, err)
+	}
+}
+
+// settleChunk learns the outcome of a chunk whose txn got no answer. The txn
+// is atomic, so its objects landed together or not at all; each is checked
+// anyway.
+func (b *Backend) settleChunk(ctx context.Context, br *breaker, chunk []batchItem, out []resources.Resource, errs []error, txnErr error) {
+	keys := make([]string, len(chunk))
+	values := make([][]byte, len(chunk))
+	for i, it := range chunk {
+		keys[i], values[i] = it.ek, it.value
+	}
+	landed, rerr := b.settle(ctx, keys, values)
+	if rerr != nil {
+		br.trip(fmt.Errorf("%s", unwrapDeadline(txnErr, b.timeout)))
+		for _, it := range chunk {
+			errs[it.index] = b.unknownOutcome("create", it.key, txnErr, rerr)
+		}
 		return
 	}
-	for _, it := range chunk {
-		out[it.index], errs[it.index] = b.create(ctx, it.kind, it.key, it.ek, it.value)
+	for i, it := range chunk {
+		if landed[i] != 0 {
+			out[it.index], errs[it.index] = decode(it.kind, it.ek, it.value, landed[i])
+			continue
+		}
+		errs[it.index] = b.opError("create", it.key, txnErr)
+		br.trip(rootCause(errs[it.index]))
 	}
 }

@@ -34,9 +34,9 @@ func (ff *fileFlags) add(cmd *cobra.Command, required bool) {
 // read loads every document named by -f.
 func (ff *fileFlags) read(stdin io.Reader) ([]resources.Document, error) {
 	if ff.Filename == "-" {
-		data, err := io.ReadAll(stdin)
+		data, err := resources.ReadInput(stdin, "stdin")
 		if err != nil {
-			return nil, fmt.Errorf("reading stdin: %w", err)
+			return nil, err
 		}
 		docs, err := resources.Decode(data, "stdin")
 		if err != nil {
@@ -60,9 +60,9 @@ func (ff *fileFlags) read(stdin io.Reader) ([]resources.Document, error) {
 	}
 	var all []resources.Document
 	for _, name := range files {
-		data, err := os.ReadFile(name)
+		data, err := readFile(name)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read %s: %w", name, err)
+			return nil, err
 		}
 		docs, err := resources.Decode(data, name)
 		if err != nil {
@@ -77,6 +77,21 @@ func (ff *fileFlags) read(stdin io.Reader) ([]resources.Document, error) {
 		return nil, fmt.Errorf("no resources specified in directory %s", ff.Filename)
 	}
 	return all, nil
+}
+
+// readFile reads one manifest file within resources' input limits: a regular
+// file too large is refused before reading, endless ones (/dev/zero, a FIFO)
+// once a document passes the limit.
+func readFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", name, err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > resources.MaxInputBytes {
+		return nil, fmt.Errorf("%s: input larger than %d MiB, the limit for one input: %w", name, resources.MaxInputBytes>>20, resources.ErrTooLarge)
+	}
+	return resources.ReadInput(f, name)
 }
 
 func listManifests(dir string, recursive bool) ([]string, error) {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -83,25 +82,25 @@ func (o *LabelOptions) Run(ctx context.Context) error {
 	}
 	defer c.DS.Close()
 	kindWord := o.kindWord
-	for attempt := 0; ; attempt++ {
+	var msg string
+	err = retryOnConflict(ctx, func() error {
 		r, err := c.Get(ctx, o.key)
 		if err != nil {
-			return err
+			return &patchError{err}
 		}
 		labels := r.GetLabels()
 		if labels == nil {
 			labels = map[string]string{}
 		}
 		old, present := labels[o.labelKey]
-		var msg string
 		switch {
 		case o.Remove && !present:
-			return fmt.Errorf("cannot remove label of %s %s, key %s does not exist", kindWord, o.key.Name, o.labelKey)
+			return &patchError{fmt.Errorf("cannot remove label of %s %s, key %s does not exist", kindWord, o.key.Name, o.labelKey)}
 		case o.Remove:
 			delete(labels, o.labelKey)
 			msg = fmt.Sprintf("Successfully removed label %s from %s %s", o.labelKey, kindWord, o.key.Name)
 		case present && !o.Overwrite && old != o.labelValue:
-			return fmt.Errorf("failed to update label of %s %s, key %s is already present. please use '--overwrite' to set a new value", kindWord, o.key.Name, o.labelKey)
+			return &patchError{fmt.Errorf("failed to update label of %s %s, key %s is already present. please use '--overwrite' to set a new value", kindWord, o.key.Name, o.labelKey)}
 		case present:
 			labels[o.labelKey] = o.labelValue
 			msg = fmt.Sprintf("Successfully updated label %s on %s %s", o.labelKey, kindWord, o.key.Name)
@@ -111,12 +110,16 @@ func (o *LabelOptions) Run(ctx context.Context) error {
 		}
 		r.SetLabels(labels)
 		_, err = c.Update(ctx, r)
-		if err == nil {
-			fmt.Fprintln(o.f.Streams.Out, msg)
-			return nil
-		}
-		if !errors.Is(err, datastore.ErrConflict) || attempt >= 4 {
-			return fmt.Errorf("failed to update %s %s, label not changed: %w", kindWord, o.key.Name, err)
-		}
+		return err
+	})
+	var pe *patchError
+	switch {
+	case err == nil:
+		fmt.Fprintln(o.f.Streams.Out, msg)
+		return nil
+	case errors.As(err, &pe):
+		return pe.err
+	default:
+		return fmt.Errorf("failed to update %s %s, label not changed: %w", kindWord, o.key.Name, err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -59,7 +58,43 @@ func (o *PatchOptions) Complete(args []string) error {
 	if err := yamlOrJSON([]byte(o.Patch), &o.patch); err != nil || o.patch == nil {
 		return fmt.Errorf("invalid patch: must be a JSON object: %v", err)
 	}
+	return o.checkIdentity()
+}
+
+// checkIdentity refuses a patch that would change what the object is: its
+// apiVersion, kind, name or namespace. Restating the current value is fine.
+func (o *PatchOptions) checkIdentity() error {
+	type field struct {
+		path string
+		got  any
+		want string
+	}
+	var fields []field
+	add := func(m map[string]any, key, path, want string) {
+		if v, ok := m[key]; ok {
+			fields = append(fields, field{path, v, want})
+		}
+	}
+	add(o.patch, "apiVersion", "apiVersion", resources.APIVersion)
+	add(o.patch, "kind", "kind", o.kind.Kind)
+	if meta, ok := o.patch["metadata"].(map[string]any); ok {
+		add(meta, "name", "metadata.name", o.key.Name)
+		add(meta, "namespace", "metadata.namespace", o.key.Namespace)
+	}
+	for _, f := range fields {
+		if s, ok := f.got.(string); !ok || s != f.want {
+			return fmt.Errorf("hit error: %s: patch may not change %s (from %q to %s): create a new resource instead", o.key, f.path, f.want, jsonText(f.got))
+		}
+	}
 	return nil
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 // Run applies the patch to the current object and updates it, re-reading
@@ -70,28 +105,36 @@ func (o *PatchOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer c.DS.Close()
-	var lastErr error
-	for range 5 {
+	err = retryOnConflict(ctx, func() error {
 		cur, err := c.Get(ctx, o.key)
 		if err != nil {
-			return fmt.Errorf("hit error: %w", err)
+			return &patchError{err}
 		}
 		patched, err := o.apply(cur)
 		if err != nil {
-			return fmt.Errorf("hit error: %s: %w", o.key, err)
+			return &patchError{fmt.Errorf("%s: %w", o.key, err)}
 		}
 		_, err = c.Update(ctx, patched)
-		if err == nil {
-			fmt.Fprintf(o.f.Streams.Out, "Successfully patched 1 '%s' resource\n", o.kind.Kind)
-			return nil
-		}
-		if !errors.Is(err, datastore.ErrConflict) {
-			return fmt.Errorf("hit error: updating existing resource: %w", err)
-		}
-		lastErr = err
+		return err
+	})
+	var pe *patchError
+	switch {
+	case err == nil:
+		fmt.Fprintf(o.f.Streams.Out, "Successfully patched 1 '%s' resource\n", o.kind.Kind)
+		return nil
+	case errors.As(err, &pe):
+		return fmt.Errorf("hit error: %w", pe.err)
+	default:
+		return fmt.Errorf("hit error: updating existing resource: %w", err)
 	}
-	return fmt.Errorf("hit error: updating existing resource: %w", lastErr)
 }
+
+// patchError marks a failure before the update (reading, patching), which
+// is reported without upstream's "updating existing resource" prefix.
+type patchError struct{ err error }
+
+func (e *patchError) Error() string { return e.err.Error() }
+func (e *patchError) Unwrap() error { return e.err }
 
 func (o *PatchOptions) apply(cur resources.Resource) (resources.Resource, error) {
 	b, err := json.Marshal(cur)

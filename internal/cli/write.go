@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -97,6 +98,9 @@ func (o *WriteOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer c.DS.Close()
+	// Once the datastore stops answering, the remaining objects fail at once
+	// (each named) instead of each waiting out its own timeout.
+	c.DS = datastore.FailFast(c.DS)
 	o.write(ctx, c, results, todo)
 	return report(out, errOut, o.verb, results)
 }
@@ -131,35 +135,49 @@ func (o *WriteOptions) write(ctx context.Context, c *client.Client, results []it
 }
 
 // report prints upstream's summary line and one line per failure, and returns
-// ErrSilent when anything failed.
+// ErrSilent when anything failed. Objects whose write outcome is unknown (the
+// datastore stopped answering and could not be re-read) are neither counted
+// as written nor as failed: they get their own header and lines.
 func report(out, errOut interface{ Write([]byte) (int, error) }, verb writeVerb, results []itemResult) error {
 	kind := commonKind(results)
 	quoted := ""
 	if kind != "" {
 		quoted = "'" + kind + "' "
 	}
-	var failed []itemResult
+	var failed, unknown []itemResult
 	for _, r := range results {
-		if r.err != nil {
+		switch {
+		case r.err == nil:
+		case errors.Is(r.err, datastore.ErrUnknownOutcome):
+			unknown = append(unknown, r)
+		default:
 			failed = append(failed, r)
 		}
 	}
-	ok := len(results) - len(failed)
+	ok := len(results) - len(failed) - len(unknown)
 	switch {
-	case len(failed) == 0:
+	case len(failed) == 0 && len(unknown) == 0:
 		fmt.Fprintf(out, "Successfully %s %d %sresource(s)\n", verb.past, ok, quoted)
 		return nil
 	case ok > 0:
 		fmt.Fprintf(out, "Partial success: %s %d out of %d %sresources:\n", verb.past, ok, len(results), quoted)
-		fmt.Fprintf(errOut, "hit error(s) on %d %sresource(s):\n", len(failed), quoted)
-	case len(results) == 1:
+		if len(failed) > 0 {
+			fmt.Fprintf(errOut, "hit error(s) on %d %sresource(s):\n", len(failed), quoted)
+		}
+	case len(results) == 1 && len(failed) == 1:
 		fmt.Fprintf(errOut, "failed to %s %sresource: [%s]\n", verb.name, quoted, describeFailure(failed[0]))
 		return ErrSilent
-	default:
+	case len(failed) > 0:
 		fmt.Fprintf(errOut, "failed to %s any %sresources:\n", verb.name, quoted)
 	}
 	for _, r := range failed {
 		fmt.Fprintf(errOut, "  %s\n", describeFailure(r))
+	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(errOut, "outcome unknown for %d %sresource(s): the datastore did not answer; run the command again to converge:\n", len(unknown), quoted)
+		for _, r := range unknown {
+			fmt.Fprintf(errOut, "  %s\n", describeFailure(r))
+		}
 	}
 	return ErrSilent
 }
@@ -167,16 +185,16 @@ func report(out, errOut interface{ Write([]byte) (int, error) }, verb writeVerb,
 // describeFailure renders one failed object on one line: which object, from
 // where, and why.
 func describeFailure(r itemResult) string {
-	var kerr *datastore.KeyError
-	if errors.As(r.err, &kerr) {
-		// The error already names the object.
-		return fmt.Sprintf("%s [%s]", r.err, r.doc.Source)
-	}
 	key := resources.KeyOf(r.doc.Resource)
-	if key.Name == "" {
-		return fmt.Sprintf("%s [%s]: %s", key.Kind, r.doc.Source, r.err)
+	msg := strings.ReplaceAll(r.err.Error(), "\n", " ")
+	if key.Name != "" && strings.Contains(msg, key.String()) {
+		// The error already names the object.
+		return fmt.Sprintf("%s [%s]", msg, r.doc.Source)
 	}
-	return fmt.Sprintf("%s [%s]: %s", key, r.doc.Source, r.err)
+	if key.Name == "" {
+		return fmt.Sprintf("%s [%s]: %s", key.Kind, r.doc.Source, msg)
+	}
+	return fmt.Sprintf("%s [%s]: %s", key, r.doc.Source, msg)
 }
 
 func commonKind(results []itemResult) string {

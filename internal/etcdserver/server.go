@@ -60,6 +60,7 @@ type Server struct {
 	endpoints []string
 	closeOnce sync.Once
 	closing   *atomic.Bool
+	lock      *dirLock
 }
 
 // Start launches etcd and waits until it serves requests or ctx/the start
@@ -74,9 +75,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("etcd data directory: %w", err)
 	}
-	e, err := embed.StartEtcd(ecfg)
+	// Refuse at once when another process serves this directory: etcd
+	// itself would wait forever on its database lock.
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("start etcd in %s: %w", cfg.DataDir, err)
+		return nil, err
 	}
 	timeout := cfg.StartTimeout
 	if timeout <= 0 {
@@ -84,6 +87,31 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	// StartEtcd does not watch ctx; run it aside so a signal always ends Start.
+	type started struct {
+		e   *embed.Etcd
+		err error
+	}
+	startc := make(chan started, 1)
+	go func() {
+		e, err := embed.StartEtcd(ecfg)
+		startc <- started{e, err}
+	}()
+	var e *embed.Etcd
+	select {
+	case st := <-startc:
+		if st.err != nil {
+			lock.release()
+			return nil, fmt.Errorf("start etcd in %s: %w", cfg.DataDir, st.err)
+		}
+		e = st.e
+	case <-timer.C:
+		closing.Store(true)
+		return nil, fmt.Errorf("start etcd in %s: not started after %s", cfg.DataDir, timeout)
+	case <-ctx.Done():
+		closing.Store(true)
+		return nil, fmt.Errorf("start etcd in %s: %w", cfg.DataDir, ctx.Err())
+	}
 	var startErr error
 	select {
 	case <-e.Server.ReadyNotify():
@@ -97,13 +125,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if startErr != nil {
 		closing.Store(true)
 		e.Close()
+		lock.release()
 		return nil, fmt.Errorf("start etcd: %w", startErr)
 	}
 	scheme := "http"
 	if cfg.TLS != nil {
 		scheme = "https"
 	}
-	s := &Server{etcd: e, closing: closing}
+	s := &Server{etcd: e, closing: closing, lock: lock}
 	for _, l := range e.Clients {
 		s.endpoints = append(s.endpoints, scheme+"://"+l.Addr().String())
 	}
@@ -186,6 +215,7 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.closing.Store(true)
 		s.etcd.Close()
+		s.lock.release()
 	})
 	return nil
 }

@@ -1,0 +1,77 @@
+package resources
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestDecodeLeniencyAndStrictness: what upstream's YAML-based decoder
+// accepts (trailing commas in JSON, numeric keys) decodes; a key given twice
+// is an error naming the key and the file line.
+func TestDecodeLeniencyAndStrictness(t *testing.T) {
+	const gns = `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata:
+  name: a
+`
+	tests := []struct {
+		name    string
+		in      string
+		wantErr string // "" = decodes to one object
+		labels  string // fmt of the labels when decoded
+	}{
+		{name: "duplicate key", in: gns + "  name: b\n", wantErr: `x, document 1: malformed YAML: yaml: line 5: key "name" already set in map`},
+		{name: "duplicate key in a later document", in: gns + "---\n" + gns + "  labels: {a: x, a: y}\n", wantErr: `x, document 2: malformed YAML: yaml: line 10: key "a" already set in map`},
+		{name: "numeric label keys", in: gns + "  labels: {1: a, \"123\": x}\n", labels: "map[1:a 123:x]"},
+		{name: "trailing comma in JSON", in: `{"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet", "metadata": {"name": "a", "labels": {"123": "x",},},}`, labels: "map[123:x]"},
+		{name: "broken JSON stays an error", in: `{"apiVersion": "projectcalico.org/v3", "kind": "IPPool"`, wantErr: "malformed JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs, err := Decode([]byte(tt.in), "x")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(docs) != 1 {
+				t.Fatalf("%d docs, err %v", len(docs), err)
+			}
+			if got := fmtLabels(docs[0].Resource.GetLabels()); got != tt.labels {
+				t.Errorf("labels %s, want %s", got, tt.labels)
+			}
+		})
+	}
+}
+
+func fmtLabels(m map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+":"+m[k])
+	}
+	return "map[" + strings.Join(parts, " ") + "]"
+}
+
+func TestParsePrefixLeadingZeros(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.0/016": "10.0.0.0/16", "fd00::/064": "fd00::/64", "10.0.0.0/00": "10.0.0.0/0", "10.0.0.0/16": "10.0.0.0/16",
+		"10.0.0.0/0033": "error", "10.0.0.0/+16": "error", "10.0.0.0/": "error", "10.0.0.0/0x10": "error",
+	} {
+		p, err := ParsePrefix(in)
+		got := p.String()
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("ParsePrefix(%q) = %s, want %s", in, got, want)
+		}
+	}
+	var v Validator
+	ValidateCIDR(&v, "spec.cidr", "10.0.0.0/016", false)
+	if v.Err() != nil {
+		t.Errorf("ValidateCIDR: %v", v.Err())
+	}
+}
