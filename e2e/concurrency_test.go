@@ -128,7 +128,7 @@ func TestConcurrentLabelAndPatch(t *testing.T) {
 	for i := range n {
 		want[fmt.Sprintf("l%d", i)] = "set"
 		want[fmt.Sprintf("p%d", i)] = "set"
-		if r := results[i]; r.Code != 0 || r.Stdout != fmt.Sprintf("Successfully set label l%d on globalnetworkset blocked-ranges\n", i) {
+		if r := results[i]; r.Code != 0 || r.Stdout != fmt.Sprintf("Successfully set label l%d on gnetset blocked-ranges\n", i) {
 			t.Errorf("label l%d: exit %d stdout %q stderr %q", i, r.Code, r.Stdout, r.Stderr)
 		}
 		if r := results[n+i]; r.Code != 0 || r.Stdout != "Successfully patched 1 'GlobalNetworkSet' resource\n" {

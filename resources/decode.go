@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -197,13 +198,32 @@ func decodeJSONValue(js []byte, src string) ([]Document, error) {
 	if h.APIVersion != APIVersion {
 		return nil, &DecodeError{Source: src, Err: fmt.Errorf("apiVersion '%s' is not supported for %s: use '%s'", h.APIVersion, h.Kind, APIVersion)}
 	}
+	r, err := strictDecode(k, js)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		// A boolean or number where text is expected (`rr: true` as a
+		// label): upstream takes it as text.
+		if fixed, ok := coerceScalars(js, reflect.TypeOf(k.New())); ok {
+			if r2, err2 := strictDecode(k, fixed); err2 == nil {
+				r, err = r2, nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, &DecodeError{Source: describe(src, k, js), Err: strictError(err)}
+	}
+	return []Document{{Resource: r, Source: src}}, nil
+}
+
+// strictDecode reads one object of kind k, refusing unknown fields.
+func strictDecode(k *Kind, js []byte) (Resource, error) {
 	r := k.New()
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(r); err != nil {
-		return nil, &DecodeError{Source: describe(src, k, js), Err: strictError(err)}
+		return nil, err
 	}
-	return []Document{{Resource: r, Source: src}}, nil
+	return r, nil
 }
 
 // withDefaultKind sets "kind" on a list item that lacks one.

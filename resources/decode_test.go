@@ -26,6 +26,10 @@ metadata:
 		{name: "duplicate key in a later document", in: gns + "---\n" + gns + "  labels: {a: x, a: y}\n", wantErr: `x, document 2: malformed YAML: yaml: line 10: key "a" already set in map`},
 		{name: "numeric label keys", in: gns + "  labels: {1: a, \"123\": x}\n", labels: "map[1:a 123:x]"},
 		{name: "trailing comma in JSON", in: `{"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet", "metadata": {"name": "a", "labels": {"123": "x",},},}`, labels: "map[123:x]"},
+		{name: "boolean and number label values, as the seed writes them", in: gns + "  labels: {i-am-a-route-reflector: true, rack: 12, ratio: 1.5, s: \"x\"}\n", labels: "map[i-am-a-route-reflector:true rack:12 ratio:1.5 s:x]"},
+		{name: "boolean label value in JSON", in: `{"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet", "metadata": {"name": "a", "labels": {"rr": true}}}`, labels: "map[rr:true]"},
+		{name: "a list where text is expected stays an error", in: gns + "  labels: {a: [1]}\n", wantErr: "field metadata.labels"},
+		{name: "text where a number is expected stays an error", in: "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n  keepaliveTime: true\n", wantErr: "spec.keepaliveTime"},
 		{name: "broken JSON stays an error", in: `{"apiVersion": "projectcalico.org/v3", "kind": "IPPool"`, wantErr: "malformed JSON"},
 	}
 	for _, tt := range tests {

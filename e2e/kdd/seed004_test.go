@@ -30,7 +30,8 @@ var seed004Nodes = []seed004Node{
 // TestSeed004RouteReflectors walks seed 004 ("Calico's BGP joins the
 // Kubernetes network and the LAN") on a dedicated API server: calicoctl
 // configured by a CalicoAPIConfig file passed with -c, `version`, the
-// masters exported, marked as route reflectors and applied back, the three
+// masters exported, marked as route reflectors (the label unquoted,
+// `i-am-a-route-reflector: true`, as the seed writes it) and applied back, the three
 // BGPPeers, the tables, and label/unlabel; every output is compared whole,
 // and the Kubernetes Nodes are checked afterwards.
 func TestSeed004RouteReflectors(t *testing.T) {
@@ -107,7 +108,7 @@ func TestSeed004RouteReflectors(t *testing.T) {
 			"status: {}\n"
 		r := ctl(t, "", "get", "node", n.name, "--export", "-o", "yaml")
 		must(t, "export "+n.name, r, exported)
-		edited := strings.Replace(r.Stdout, "  labels:\n", "  labels:\n    i-am-a-route-reflector: \"true\"\n", 1)
+		edited := strings.Replace(r.Stdout, "  labels:\n", "  labels:\n    i-am-a-route-reflector: true\n", 1)
 		edited = strings.Replace(edited, "  bgp:\n", "  bgp:\n    routeReflectorClusterID: 224.0.0.1\n", 1)
 		file := clitest.WriteFile(t, n.name+".yml", edited)
 		must(t, "apply "+n.name, ctl(t, "", "apply", "-f", file), "Successfully applied 1 'Node' resource(s)\n")
