@@ -79,3 +79,50 @@ func TestParsePrefixLeadingZeros(t *testing.T) {
 		t.Errorf("ValidateCIDR: %v", v.Err())
 	}
 }
+
+// TestDecodeCompact: a compact document checks its object as Decode does,
+// names it before it is decoded, and decodes to the same object.
+func TestDecodeCompact(t *testing.T) {
+	in := `apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata:
+  name: a
+  namespace: ns1
+  labels: {rr: true}
+spec:
+  nets: [10.0.0.0/24]
+---
+{"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSetList", "items": [{"metadata": {"name": "b"}}, {"metadata": {"name": "c"}}]}
+`
+	full, err := Decode([]byte(in), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact, err := DecodeCompact([]byte(in), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full) != 3 || len(compact) != 3 {
+		t.Fatalf("%d full, %d compact documents; want 3", len(full), len(compact))
+	}
+	for i := range full {
+		d := compact[i]
+		if d.Resource != nil {
+			t.Fatalf("document %d decoded before Object was called", i)
+		}
+		if got, want := d.Key(), KeyOf(full[i].Resource); got != want {
+			t.Errorf("document %d: key %v before decoding, want %v", i, got, want)
+		}
+		r, err := d.Object()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Source != full[i].Source || fmtLabels(r.GetLabels()) != fmtLabels(full[i].Resource.GetLabels()) || KeyOf(r) != KeyOf(full[i].Resource) {
+			t.Errorf("document %d: compact %v %v, full %v %v", i, KeyOf(r), r.GetLabels(), KeyOf(full[i].Resource), full[i].Resource.GetLabels())
+		}
+	}
+	if _, err := DecodeCompact([]byte("apiVersion: projectcalico.org/v3\nkind: NetworkSet\nmetadata: {name: a}\nspec: {bogus: 1}\n"), "x"); err == nil ||
+		!strings.Contains(err.Error(), "not recognized") {
+		t.Errorf("an unknown field must fail at decode time, not when the object is used: %v", err)
+	}
+}

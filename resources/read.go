@@ -26,12 +26,21 @@ var ErrTooLarge = errors.New("input too large")
 // whole input passes MaxInputBytes. Endless input (/dev/zero, `yes`) thus
 // fails after at most MaxDocumentBytes.
 func ReadInput(r io.Reader, name string) ([]byte, error) {
-	return readInput(r, name, MaxDocumentBytes, MaxInputBytes)
+	return readInput(r, name, MaxDocumentBytes, MaxInputBytes, 0)
 }
 
-func readInput(r io.Reader, name string, maxDoc, maxInput int) ([]byte, error) {
+// ReadInputSized is ReadInput for input of a known size (a regular file):
+// the buffer is allocated once instead of grown by doubling.
+func ReadInputSized(r io.Reader, name string, size int64) ([]byte, error) {
+	return readInput(r, name, MaxDocumentBytes, MaxInputBytes, size)
+}
+
+func readInput(r io.Reader, name string, maxDoc, maxInput int, sizeHint int64) ([]byte, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var buf bytes.Buffer
+	if sizeHint > 0 && sizeHint <= int64(maxInput) {
+		buf.Grow(int(sizeHint) + 1)
+	}
 	line, docLine, docStart := 1, 1, 0
 	atLineStart := true
 	for {

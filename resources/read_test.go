@@ -33,7 +33,7 @@ func TestReadInputLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := readInput(tt.in, "stdin", 1<<20, 4<<20)
+			got, err := readInput(tt.in, "stdin", 1<<20, 4<<20, 0)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

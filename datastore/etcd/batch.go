@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -33,7 +34,8 @@ type batchItem struct {
 // txn whose guard fails (some key exists) is redone item by item, so the
 // results are exactly those of calling Create for each item. When the input
 // names one key twice, the first occurrence is created and the later ones get
-// ErrExists.
+// ErrExists. A created object's result is the given object itself, with its
+// new resourceVersion.
 //
 // Every txn has the backend's request timeout. A txn that gets no answer is
 // settled by re-reading its keys: the objects that landed are reported
@@ -44,8 +46,19 @@ type batchItem struct {
 func (b *Backend) CreateMany(ctx context.Context, rs []resources.Resource) ([]resources.Resource, []error) {
 	out := make([]resources.Resource, len(rs))
 	errs := make([]error, len(rs))
+	br := &breaker{}
+	// Chunks are encoded as they are sent: only the chunks in flight hold
+	// their encoded values.
+	work := make(chan []batchItem)
+	var wg sync.WaitGroup
+	for range batchWorkers {
+		wg.Go(func() {
+			for c := range work {
+				b.createChunk(ctx, br, c, rs, out, errs)
+			}
+		})
+	}
 	var (
-		chunks  [][]batchItem
 		cur     []batchItem
 		curSize int
 		repeats []batchItem
@@ -53,7 +66,7 @@ func (b *Backend) CreateMany(ctx context.Context, rs []resources.Resource) ([]re
 	)
 	flush := func() {
 		if len(cur) > 0 {
-			chunks = append(chunks, cur)
+			work <- cur
 		}
 		cur, curSize = nil, 0
 	}
@@ -79,20 +92,6 @@ func (b *Backend) CreateMany(ctx context.Context, rs []resources.Resource) ([]re
 		errs[i] = err
 	}
 	flush()
-
-	br := &breaker{}
-	work := make(chan []batchItem)
-	var wg sync.WaitGroup
-	for range min(batchWorkers, len(chunks)) {
-		wg.Go(func() {
-			for c := range work {
-				b.createChunk(ctx, br, c, out, errs)
-			}
-		})
-	}
-	for _, c := range chunks {
-		work <- c
-	}
 	close(work)
 	wg.Wait()
 	// Repeated keys go last so that the first occurrence wins.
@@ -153,7 +152,7 @@ func rootCause(err error) error {
 
 // createChunk writes one chunk in a single txn, falling back to one txn per
 // item when any guard fails or the txn is refused (too many ops, too large).
-func (b *Backend) createChunk(ctx context.Context, br *breaker, chunk []batchItem, out []resources.Resource, errs []error) {
+func (b *Backend) createChunk(ctx context.Context, br *breaker, chunk []batchItem, in, out []resources.Resource, errs []error) {
 	if cause := br.tripped(); cause != nil {
 		for _, it := range chunk {
 			errs[it.index] = b.notSent(it.key, cause)
@@ -171,8 +170,17 @@ func (b *Backend) createChunk(ctx context.Context, br *breaker, chunk []batchIte
 	cancel()
 	switch {
 	case err == nil && resp.Succeeded:
+		// The stored objects are the given ones: hand those back with their
+		// revision rather than decode every value again.
+		rv := strconv.FormatInt(resp.Header.Revision, 10)
 		for _, it := range chunk {
-			out[it.index], errs[it.index] = decode(it.kind, it.ek, it.value, resp.Header.Revision)
+			r := in[it.index]
+			resources.SetTypeMeta(r)
+			if !it.kind.Namespaced {
+				r.SetNamespace("")
+			}
+			r.SetResourceVersion(rv)
+			out[it.index] = r
 		}
 	case err == nil || !ambiguous(err):
 		// Some key exists, or the txn was refused as too large: item by item.

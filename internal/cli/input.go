@@ -19,6 +19,17 @@ type fileFlags struct {
 	Filename  string
 	Recursive bool
 	SkipEmpty bool
+
+	// compact keeps the documents as checked JSON until Document.Object is
+	// called (bulk writes decode them a chunk at a time).
+	compact bool
+}
+
+func (ff *fileFlags) decode(data []byte, name string) ([]resources.Document, error) {
+	if ff.compact {
+		return resources.DecodeCompact(data, name)
+	}
+	return resources.Decode(data, name)
 }
 
 func (ff *fileFlags) add(cmd *cobra.Command, required bool) {
@@ -38,7 +49,7 @@ func (ff *fileFlags) read(stdin io.Reader) ([]resources.Document, error) {
 		if err != nil {
 			return nil, err
 		}
-		docs, err := resources.Decode(data, "stdin")
+		docs, err := ff.decode(data, "stdin")
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +75,7 @@ func (ff *fileFlags) read(stdin io.Reader) ([]resources.Document, error) {
 		if err != nil {
 			return nil, err
 		}
-		docs, err := resources.Decode(data, name)
+		docs, err := ff.decode(data, name)
 		if err != nil {
 			return nil, err
 		}
@@ -88,8 +99,11 @@ func readFile(name string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", name, err)
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > resources.MaxInputBytes {
-		return nil, fmt.Errorf("%s: input larger than %d MiB, the limit for one input: %w", name, resources.MaxInputBytes>>20, resources.ErrTooLarge)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		if st.Size() > resources.MaxInputBytes {
+			return nil, fmt.Errorf("%s: input larger than %d MiB, the limit for one input: %w", name, resources.MaxInputBytes>>20, resources.ErrTooLarge)
+		}
+		return resources.ReadInputSized(f, name, st.Size())
 	}
 	return resources.ReadInput(f, name)
 }

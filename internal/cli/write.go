@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -37,6 +38,7 @@ type WriteOptions struct {
 
 func newWriteCommand(f *Factory, verb writeVerb, short string) *cobra.Command {
 	o := &WriteOptions{f: f, verb: verb}
+	o.files.compact = true
 	cmd := &cobra.Command{
 		Use:   verb.name + " -f FILENAME",
 		Short: short,
@@ -65,16 +67,29 @@ func newReplaceCommand(f *Factory) *cobra.Command {
 	return newWriteCommand(f, verbReplace, "Replace existing resources from a file or stdin")
 }
 
-// itemResult is the outcome for one input document.
+// itemResult is the outcome for one input document. The object itself is
+// dropped once written: a bulk apply keeps only what its report needs.
 type itemResult struct {
 	doc resources.Document
+	key resources.Key
 	err error
 }
+
+// writeChunk is how many objects one bulk write sends: each chunk is
+// written, then its objects are let go, so an apply of 10,000 objects never
+// holds them all in every encoded form at once.
+const writeChunk = 500
 
 // Run reads the input, checks every object before writing any, writes the
 // valid ones (in bulk where the datastore allows) and reports per object.
 func (o *WriteOptions) Run(ctx context.Context) error {
 	out, errOut := o.f.Streams.Out, o.f.Streams.ErrOut
+	if _, set := o.f.Env("GOGC"); !set {
+		// A bulk write's live data is small (checked JSON, one chunk of
+		// objects) but decoding makes much garbage: collect it sooner, for
+		// a lower peak (apply -f of 10,000 endpoints: 83 -> 75 MiB).
+		defer debug.SetGCPercent(debug.SetGCPercent(50))
+	}
 	docs, err := o.files.read(o.f.Streams.In)
 	if err != nil {
 		return fmt.Errorf("failed to execute command: %w", err)
@@ -84,15 +99,10 @@ func (o *WriteOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	results := make([]itemResult, len(docs))
-	var todo []int
 	for i, d := range docs {
 		results[i].doc = d
-		if err := applyNamespace(d.Resource, o.Namespace); err != nil {
-			results[i].err = err
-			continue
-		}
-		todo = append(todo, i)
 	}
+	docs = nil
 	c, err := o.f.connectForWrite(ctx)
 	if err != nil {
 		return err
@@ -101,8 +111,35 @@ func (o *WriteOptions) Run(ctx context.Context) error {
 	// Once the datastore stops answering, the remaining objects fail at once
 	// (each named) instead of each waiting out its own timeout.
 	c.DS = datastore.FailFast(c.DS)
-	o.write(ctx, c, results, todo)
+	for lo := 0; lo < len(results); lo += writeChunk {
+		// Objects are decoded from their checked JSON a chunk at a time.
+		var todo []int
+		for i := lo; i < min(lo+writeChunk, len(results)); i++ {
+			r, err := results[i].doc.Object()
+			if err == nil {
+				err = applyNamespace(r, o.Namespace)
+			}
+			if err != nil {
+				results[i].err = err
+				results[i].settle()
+				continue
+			}
+			todo = append(todo, i)
+		}
+		o.write(ctx, c, results, todo)
+	}
+	for i := range results {
+		results[i].settle()
+	}
 	return report(out, errOut, o.verb, results)
+}
+
+// settle keeps the object's key and lets the object go.
+func (r *itemResult) settle() {
+	if k := r.doc.Key(); k.Kind != "" {
+		r.key = k
+	}
+	r.doc = resources.Document{Source: r.doc.Source}
 }
 
 func (o *WriteOptions) write(ctx context.Context, c *client.Client, results []itemResult, todo []int) {
@@ -131,6 +168,7 @@ func (o *WriteOptions) write(ctx context.Context, c *client.Client, results []it
 	}
 	for j, i := range todo {
 		results[i].err = errs[j]
+		results[i].settle()
 	}
 }
 
@@ -185,7 +223,7 @@ func report(out, errOut interface{ Write([]byte) (int, error) }, verb writeVerb,
 // describeFailure renders one failed object on one line: which object, from
 // where, and why.
 func describeFailure(r itemResult) string {
-	key := resources.KeyOf(r.doc.Resource)
+	key := r.key
 	msg := strings.ReplaceAll(r.err.Error(), "\n", " ")
 	if key.Name != "" && strings.Contains(msg, key.String()) {
 		// The error already names the object.
@@ -200,7 +238,7 @@ func describeFailure(r itemResult) string {
 func commonKind(results []itemResult) string {
 	kind := ""
 	for i, r := range results {
-		k := resources.KindOf(r.doc.Resource).Kind
+		k := r.key.Kind
 		if i == 0 {
 			kind = k
 		} else if k != kind {
