@@ -186,14 +186,12 @@ func (p *dsPools) Reservations(ctx context.Context) ([]netip.Prefix, error) {
 			continue
 		}
 		for _, s := range r.Spec.ReservedCIDRs {
-			pfx, err := netip.ParsePrefix(s)
+			// As the validator reads it: a bare address is a host prefix, and
+			// a prefix length may have leading zeros ("10.0.0.0/024").
+			pfx, err := resources.ParseCIDR(s)
 			if err != nil {
-				addr, aerr := netip.ParseAddr(s)
-				if aerr != nil {
-					slog.Warn("ipam: skipping bad reserved CIDR", "reservation", r.Name, "cidr", s)
-					continue
-				}
-				pfx = netip.PrefixFrom(addr, addr.BitLen())
+				slog.Warn("ipam: skipping bad reserved CIDR", "reservation", r.Name, "cidr", s)
+				continue
 			}
 			out = append(out, pfx.Masked())
 		}

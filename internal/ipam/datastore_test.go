@@ -2,6 +2,7 @@ package ipam_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -59,7 +60,7 @@ func TestPoolsFromDatastore(t *testing.T) {
 	})
 	ippool("v6", "fd00:1::/120", nil)
 	create("IPReservation", "res", func(r resources.Resource) {
-		r.(*resources.IPReservation).Spec.ReservedCIDRs = []string{"10.1.0.0/25", "10.2.0.0/29", "fd00:1::1"}
+		r.(*resources.IPReservation).Spec.ReservedCIDRs = []string{"10.1.0.0/25", "10.2.0.0/029", "fd00:1::1"}
 	})
 	create("Node", "na", func(r resources.Resource) { r.SetLabels(map[string]string{"zone": "a"}) })
 	create("Node", "nb", func(r resources.Resource) { r.SetLabels(map[string]string{"zone": "b"}) })
@@ -75,6 +76,11 @@ func TestPoolsFromDatastore(t *testing.T) {
 		if p.Name == "v6" && (p.BlockSize != 122 || p.NodeSelector != "all()") {
 			t.Fatalf("defaults not applied: %+v", p)
 		}
+	}
+	// Read as the validator reads them: a bare address is a host prefix, a
+	// prefix length may have leading zeros.
+	if res, err := src.Reservations(ctx); err != nil || fmt.Sprint(res) != "[10.1.0.0/25 10.2.0.0/29 fd00:1::1/128]" {
+		t.Fatalf("Reservations: %v, %v", res, err)
 	}
 
 	for _, c := range []struct {
