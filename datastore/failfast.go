@@ -28,7 +28,11 @@ type FailFastStore struct {
 var (
 	_ Interface    = (*FailFastStore)(nil)
 	_ BatchCreator = (*FailFastStore)(nil)
+	_ Unwrapper    = (*FailFastStore)(nil)
 )
+
+// Unwrap returns the wrapped datastore, for capability lookups (As).
+func (f *FailFastStore) Unwrap() Interface { return f.Interface }
 
 func (f *FailFastStore) tripped() error {
 	f.mu.Lock()

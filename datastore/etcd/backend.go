@@ -166,7 +166,12 @@ func isAuthError(err error) bool {
 
 // Client exposes the underlying etcd client for code that needs raw keys
 // (IPAM blocks, datastore migration).
-func (b *Backend) Client() *clientv3.Client { return b.client }
+func (b *Backend) Client() *clientv3.Client {
+	if b == nil {
+		return nil
+	}
+	return b.client
+}
 
 // Revision returns the store's current revision: it changes on every write
 // to the cluster (Calico's keys or IPAM's), so a reader can skip work when it

@@ -263,7 +263,12 @@ func (b *Backend) Revision(ctx context.Context) (string, error) {
 func (b *Backend) Close() error { return nil }
 
 // RESTConfig returns the client configuration (nil for a backend built on fakes).
-func (b *Backend) RESTConfig() *rest.Config { return b.rest }
+func (b *Backend) RESTConfig() *rest.Config {
+	if b == nil {
+		return nil
+	}
+	return b.rest
+}
 
 // Clientset returns the typed Kubernetes client.
 func (b *Backend) Clientset() k8s.Interface { return b.kube }

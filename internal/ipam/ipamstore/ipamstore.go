@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/client-go/rest"
+
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/datastore/etcd"
 	"github.com/opencalico/calicoctl/datastore/kubernetes"
@@ -19,27 +22,47 @@ import (
 // IPAM store.
 var ErrUnsupportedDatastore = errors.New("IPAM is not supported on this datastore")
 
-// Open returns the IPAM store sharing ds's connection: an etcdstore for an
-// *etcd.Backend, a kubestore for a *kubernetes.Backend.
+// EtcdBacked is the capability of a datastore kept in etcd v3: the IPAM store
+// shares its client (upstream's keys under /calico/ipam/v2/).
+type EtcdBacked interface {
+	Client() *clientv3.Client
+}
+
+// KubernetesBacked is the capability of a datastore kept in the Kubernetes
+// API: the IPAM store uses its REST configuration (the IPAM custom
+// resources).
+type KubernetesBacked interface {
+	RESTConfig() *rest.Config
+}
+
+// Open returns the IPAM store sharing ds's connection, found by what ds can
+// do (through wrappers such as datastore.FailFast), not by its type.
 func Open(ds datastore.Interface) (ipam.Store, error) {
-	switch b := ds.(type) {
-	case *etcd.Backend:
-		if b == nil || b.Client() == nil {
+	if ds == nil {
+		return nil, fmt.Errorf("ipam store: no datastore: %w", ErrUnsupportedDatastore)
+	}
+	if b, ok := datastore.As[EtcdBacked](ds); ok {
+		c := b.Client()
+		if c == nil {
 			return nil, fmt.Errorf("ipam store: etcd backend has no client: %w", ErrUnsupportedDatastore)
 		}
-		return etcdstore.New(b.Client()), nil
-	case *kubernetes.Backend:
-		if b == nil || b.RESTConfig() == nil {
+		return etcdstore.New(c), nil
+	}
+	if b, ok := datastore.As[KubernetesBacked](ds); ok {
+		rc := b.RESTConfig()
+		if rc == nil {
 			return nil, fmt.Errorf("ipam store: kubernetes backend has no REST config: %w", ErrUnsupportedDatastore)
 		}
-		s, err := kubestore.New(b.RESTConfig())
+		s, err := kubestore.New(rc)
 		if err != nil {
 			return nil, fmt.Errorf("ipam store: %w", err)
 		}
 		return s, nil
-	case nil:
-		return nil, fmt.Errorf("ipam store: no datastore: %w", ErrUnsupportedDatastore)
-	default:
-		return nil, fmt.Errorf("ipam store: datastore %T: %w", ds, ErrUnsupportedDatastore)
 	}
+	return nil, fmt.Errorf("ipam store: datastore %T: %w", ds, ErrUnsupportedDatastore)
 }
+
+var (
+	_ EtcdBacked       = (*etcd.Backend)(nil)
+	_ KubernetesBacked = (*kubernetes.Backend)(nil)
+)

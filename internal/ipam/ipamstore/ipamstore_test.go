@@ -40,14 +40,18 @@ func TestOpenEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	s, err := Open(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := s.(*etcdstore.Store); !ok {
-		t.Fatalf("Open(etcd backend) = %T, want *etcdstore.Store", s)
-	}
-	if _, err := s.GetConfig(context.Background()); err != nil {
-		t.Errorf("store does not reach etcd: %v", err)
+	// The backend itself, and the backend behind a wrapper (the CLI's
+	// fail-fast writer): the store is found by capability.
+	for _, ds := range []datastore.Interface{b, datastore.FailFast(b)} {
+		s, err := Open(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.(*etcdstore.Store); !ok {
+			t.Fatalf("Open(%T) = %T, want *etcdstore.Store", ds, s)
+		}
+		if _, err := s.GetConfig(context.Background()); err != nil {
+			t.Errorf("store does not reach etcd: %v", err)
+		}
 	}
 }
