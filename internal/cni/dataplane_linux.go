@@ -14,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/opencalico/calicoctl/internal/netlinksafe"
 )
 
 // LinuxDataplane wires veths with netlink handles bound to namespaces: the
@@ -234,7 +236,7 @@ func (d *LinuxDataplane) Check(_ context.Context, ep Endpoint) error {
 		return err
 	}
 	defer cont.Close()
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return cont.AddrList(cl, netlink.FAMILY_ALL) })
+	addrs, err := netlinksafe.Dump(func() ([]netlink.Addr, error) { return cont.AddrList(cl, netlink.FAMILY_ALL) })
 	if err != nil {
 		return fmt.Errorf("addresses of %s: %w", ep.ContainerIf, err)
 	}
@@ -281,19 +283,6 @@ func ipNet(p netip.Prefix) *net.IPNet {
 func isNotFound(err error) bool {
 	var lnf netlink.LinkNotFoundError
 	return errors.As(err, &lnf) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT)
-}
-
-// retryDump repeats a netlink dump interrupted by a concurrent change.
-func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
-	var out []T
-	var err error
-	for range 5 {
-		out, err = dump()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return out, err
-		}
-	}
-	return out, err
 }
 
 // hostSysctls are the host-side settings of the pod connectivity trick.

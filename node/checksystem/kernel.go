@@ -5,14 +5,13 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/opencalico/calicoctl/internal/netlinksafe"
 	"github.com/opencalico/calicoctl/node/tunnel"
 )
 
@@ -49,7 +48,7 @@ func (System) CanCreateLink(kind string) error {
 	default:
 		return fmt.Errorf("unknown link kind %q", kind)
 	}
-	return InScratchNetns(func(h *netlink.Handle) error {
+	return netlinksafe.InScratchNetns(func(h *netlink.Handle) error {
 		if err := h.LinkAdd(link); err != nil {
 			return err
 		}
@@ -83,43 +82,4 @@ func (System) NFTables(ctx context.Context) error {
 		return fmt.Errorf("nft could not create a NAT table: %w: %s", err, strings.TrimSpace(out.String()))
 	}
 	return nil
-}
-
-// InScratchNetns calls fn with a netlink handle in a new, empty network
-// namespace, which is gone once fn returns. The calling goroutine's
-// namespace is never changed: the switch happens on a dedicated locked
-// thread that is discarded if restoring it fails.
-func InScratchNetns(fn func(h *netlink.Handle) error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		scratch, err := netns.New()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("new netns: %w", err)
-			return
-		}
-		defer scratch.Close()
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it dies with this goroutine.
-			errc <- fmt.Errorf("restore netns: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		h, err := netlink.NewHandleAt(scratch, unix.NETLINK_ROUTE)
-		if err != nil {
-			errc <- fmt.Errorf("netlink in scratch netns: %w", err)
-			return
-		}
-		defer h.Close()
-		errc <- fn(h)
-	}()
-	return <-errc
 }

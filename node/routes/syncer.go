@@ -12,6 +12,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/opencalico/calicoctl/internal/netlinksafe"
 )
 
 // Netlink is the part of *netlink.Handle the Syncer uses.
@@ -409,18 +411,13 @@ func (s *Syncer) del(nr netlink.Route, k netip.Prefix) error {
 // dump lists the table, retrying when the kernel reports an interrupted dump.
 func (s *Syncer) dump() ([]netlink.Route, error) {
 	filter := &netlink.Route{Table: s.table}
-	var err error
-	for range 10 {
-		var rs []netlink.Route
-		rs, err = s.nl.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE)
-		if err == nil {
-			return rs, nil
-		}
-		if !errors.Is(err, netlink.ErrDumpInterrupted) && !errors.Is(err, unix.EINTR) {
-			break
-		}
+	rs, err := netlinksafe.Dump(func() ([]netlink.Route, error) {
+		return s.nl.RouteListFiltered(netlink.FAMILY_ALL, filter, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("route syncer: dump table %d: %w", s.table, err)
 	}
-	return nil, fmt.Errorf("route syncer: dump table %d: %w", s.table, err)
+	return rs, nil
 }
 
 // owns says whether a kernel route is ours to adopt, change or delete.

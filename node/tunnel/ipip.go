@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/opencalico/calicoctl/internal/netlinksafe"
 )
 
 // IPIP constants (spec §6.2).
@@ -33,45 +33,15 @@ type IPIPConfig struct {
 // ipip module creates tunl0 in every namespace, and otherwise creating an
 // ipip device shows whether the type exists.
 func IPIPSupported() (bool, string) {
-	type result struct {
-		ok     bool
-		reason string
+	var ok bool
+	var reason string
+	if err := netlinksafe.InScratchNetns(func(h *netlink.Handle) error {
+		ok, reason = ipipProbe(h)
+		return nil
+	}); err != nil {
+		return false, fmt.Sprintf("cannot probe for IPIP: %v", err)
 	}
-	ch := make(chan result, 1)
-	// A dedicated goroutine: if restoring its namespace fails, its thread
-	// stays locked and is discarded when the goroutine exits.
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{false, fmt.Sprintf("cannot probe for IPIP: current netns: %v", err)}
-			return
-		}
-		defer orig.Close()
-		scratch, err := netns.New()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{false, fmt.Sprintf("cannot probe for IPIP: new netns: %v", err)}
-			return
-		}
-		defer scratch.Close()
-		if err := netns.Set(orig); err != nil {
-			ch <- result{false, fmt.Sprintf("cannot probe for IPIP: restore netns: %v", err)}
-			return
-		}
-		runtime.UnlockOSThread()
-		h, err := netlink.NewHandleAt(scratch, unix.NETLINK_ROUTE)
-		if err != nil {
-			ch <- result{false, fmt.Sprintf("cannot probe for IPIP: netlink: %v", err)}
-			return
-		}
-		defer h.Close()
-		ok, reason := ipipProbe(h)
-		ch <- result{ok, reason}
-	}()
-	r := <-ch
-	return r.ok, r.reason
+	return ok, reason
 }
 
 // ipipProbe checks for tunl0 and else tries to create an ipip device via h

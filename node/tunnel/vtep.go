@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/opencalico/calicoctl/internal/netlinksafe"
 	"github.com/opencalico/calicoctl/node/routes"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -193,14 +194,7 @@ func (s *VTEPSyncer) dump(devs map[string]netlink.Link) (map[routes.FDBEntry]boo
 			continue
 		}
 		for _, fam := range []int{unix.AF_BRIDGE, unix.AF_INET, unix.AF_INET6} {
-			var list []netlink.Neigh
-			var err error
-			for range 10 {
-				list, err = s.nl.NeighList(l.Attrs().Index, fam)
-				if !errors.Is(err, netlink.ErrDumpInterrupted) && !errors.Is(err, unix.EINTR) {
-					break
-				}
-			}
+			list, err := netlinksafe.Dump(func() ([]netlink.Neigh, error) { return s.nl.NeighList(l.Attrs().Index, fam) })
 			if err != nil {
 				return nil, nil, fmt.Errorf("list neighbors of %s: %w", name, err)
 			}
