@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/opencalico/calicoctl/e2e/kubetest"
 	"github.com/opencalico/calicoctl/resources"
@@ -154,6 +155,13 @@ func TestKDDRunIdleSendsNothing(t *testing.T) {
 	srv := kddServer(t)
 	const node = "kdd-idle-node"
 	srv.CreateNode(t, node, nil, "10.0.0.5")
+	// Registered before the agent's cleanup, so it runs after the agent
+	// stopped: later tests' nodes use the same address.
+	t.Cleanup(func() {
+		if err := srv.Clientset(t).CoreV1().Nodes().Delete(context.Background(), node, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("delete node %s: %v", node, err)
+		}
+	})
 	a := startKDDAgent(t, srv, node)
 	select {
 	case <-a.ready:
