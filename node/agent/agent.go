@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -16,6 +17,7 @@ import (
 	"github.com/opencalico/calicoctl/node/config"
 	"github.com/opencalico/calicoctl/node/health"
 	"github.com/opencalico/calicoctl/node/startup"
+	"github.com/opencalico/calicoctl/node/state"
 )
 
 // Dataplane programs the kernel from a snapshot. Apply must be idempotent
@@ -42,8 +44,13 @@ type Config struct {
 	K8sInternalIP autodetect.K8sInternalIP
 	// Dataplane; nil builds the kernel one (netlink + nftables).
 	Dataplane Dataplane
-	// SyncInterval is how often the datastore is read (default 1s).
+	// SyncInterval is how often readiness is refreshed from local state and
+	// the base of the retry delay after a failed apply (default 1s). The
+	// datastore is not polled: node/state follows it through watches.
 	SyncInterval time.Duration
+	// ApplyInterval is the least time between two applies: a burst of
+	// events is coalesced into one (default 100ms).
+	ApplyInterval time.Duration
 	// ResyncInterval forces a full kernel resync (default 90s, Felix's
 	// routeRefreshInterval).
 	ResyncInterval time.Duration
@@ -70,6 +77,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.ResyncInterval <= 0 {
 		cfg.ResyncInterval = 90 * time.Second
+	}
+	if cfg.ApplyInterval <= 0 {
+		cfg.ApplyInterval = 100 * time.Millisecond
 	}
 	felixEnv, err := EffectiveFelix(felixVars(cfg), nil, nil)
 	if err != nil {
@@ -104,12 +114,22 @@ func Run(ctx context.Context, cfg Config) error {
 		ready = hs.Register("dataplane", health.Reports{Live: true, Ready: true}, 10*cfg.SyncInterval+30*time.Second)
 	}
 
+	fcfg := state.Config{Datastore: cfg.Datastore, Blocks: cfg.IPAM, Logger: log, ListTimeout: max(5*cfg.SyncInterval, 30*time.Second)}
+	if cw, ok := cfg.Datastore.(connectivity); ok {
+		fcfg.Connectivity = cw.WatchConnectivity
+	}
+	follower, err := state.New(fcfg)
+	if err != nil {
+		return err
+	}
+
 	g, ctx := errgroup.WithContext(ctx)
 	if hs != nil {
 		g.Go(func() error { return hs.Run(ctx) })
 	}
+	g.Go(func() error { return follower.Run(ctx) })
 	g.Go(func() error {
-		return syncLoop(ctx, cfg, felixEnv, c, alloc, dp, ready, log)
+		return syncLoop(ctx, cfg, felixEnv, follower, c, alloc, dp, ready, log)
 	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -129,63 +149,98 @@ func healthServer(cfg Config) (*health.Server, error) {
 	return health.NewServer(health.Config{Addr: addr}, health.WithLogger(cfg.Logger))
 }
 
-// revisioner is a datastore with a cheap cluster-wide revision (etcd): the
-// agent skips a round when it has not moved.
-type revisioner interface {
-	Revision(ctx context.Context) (string, error)
+// connectivity is a datastore that can report its connection going down
+// and up without sending requests (etcd).
+type connectivity interface {
+	WatchConnectivity(ctx context.Context, report func(up bool))
 }
 
-func revisionOf(ctx context.Context, r revisioner, interval time.Duration) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, max(5*interval, 5*time.Second))
-	defer cancel()
-	return r.Revision(ctx)
-}
-
-// syncLoop reads the datastore, keeps the tunnel addresses right and
-// applies the snapshot. A failed read keeps the last good dataplane: the
-// datastore blinking never withdraws routes.
-func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, c *client.Client, alloc *ipam.Allocator, dp Dataplane, ready *health.Reporter, log *slog.Logger) error {
-	tick := time.NewTicker(cfg.SyncInterval)
-	defer tick.Stop()
-	lastResync := time.Now()
-	signalled := false
-	failures := 0
-	rev, hasRev := cfg.Datastore.(revisioner)
-	lastRev := ""
+// syncLoop applies a snapshot built from the follower's model whenever the
+// model changed (at most every ApplyInterval under a burst of events),
+// keeps the tunnel addresses right (writing only when the model says they
+// are not), and forces a full kernel resync every ResyncInterval without
+// reading the datastore. While the follower is out of step with the
+// datastore (an outage) nothing is applied: the last programmed state stays
+// and readiness reports why.
+func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, f *state.Follower, c *client.Client, alloc *ipam.Allocator, dp Dataplane, ready *health.Reporter, log *slog.Logger) error {
+	heartbeat := time.NewTicker(cfg.SyncInterval)
+	defer heartbeat.Stop()
+	resyncTick := time.NewTicker(cfg.ResyncInterval)
+	defer resyncTick.Stop()
+	var (
+		signalled   bool
+		applied     bool   // something was applied since the last change
+		version     uint64 // the model version last applied
+		tunnelsDone bool   // EnsureTunnelAddresses ran once
+		failures    int
+		lastErr     error
+		lastApply   time.Time
+		outage      bool
+	)
+	report := func(err error) {
+		if ready == nil {
+			return
+		}
+		if err == nil {
+			ready.Report(health.State{Live: true, Ready: true, Detail: "in sync"})
+			return
+		}
+		// Not in sync with the datastore: not ready (the last good dataplane
+		// stays programmed; liveness is unaffected).
+		ready.Report(health.State{Live: true, Ready: false, Detail: "sync failing: " + err.Error()})
+	}
+	retry := time.NewTimer(0)
+	<-retry.C
 	for {
-		// A due resync is requested before the round, so this round's Apply
-		// carries it out (rounds are skipped while nothing changes).
-		resync := time.Since(lastResync) > cfg.ResyncInterval
-		if resync {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-f.Changed():
+		case <-heartbeat.C:
+			// Readiness is refreshed from local state only.
+		case <-resyncTick.C:
 			dp.Resync()
-			lastResync = time.Now()
+			applied = false
+		case <-retry.C:
+			applied = false
 		}
-		var err error
-		cur := ""
-		if hasRev {
-			cur, err = revisionOf(ctx, rev, cfg.SyncInterval)
+		st := f.Status()
+		if !st.Synced {
+			if signalled && !outage {
+				log.Warn("sync failed; keeping the last programmed state", "error", st.Err)
+			}
+			outage = signalled
+			lastErr = st.Err
+			report(st.Err)
+			continue
 		}
-		switch {
-		case err != nil:
-		case hasRev && cur == lastRev && signalled && !resync:
-			// Nothing was written anywhere since the last good round.
-		default:
-			// cur was read before the snapshot, so a write that lands during
-			// the round moves the revision past it and triggers another one.
-			err = syncOnce(ctx, cfg, felixEnv, c, alloc, dp, log)
-			if err == nil {
-				lastRev = cur
+		if outage {
+			log.Info("back in sync with the datastore", "relists", st.Relists)
+			outage, applied = false, false
+		}
+		cur := f.Version()
+		if applied && cur == version {
+			report(lastErr)
+			continue
+		}
+		// Coalesce a burst of events into one apply.
+		if wait := cfg.ApplyInterval - time.Since(lastApply); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
 			}
 		}
+		lastApply = time.Now()
+		v, err := syncOnce(ctx, cfg, felixEnv, f, !tunnelsDone, c, alloc, dp, log)
 		switch {
 		case err == nil:
+			tunnelsDone, applied, version = true, true, v
 			if failures > 0 {
 				log.Info("back in sync with the datastore", "after_failures", failures)
 			}
-			failures = 0
-			if ready != nil {
-				ready.Report(health.State{Live: true, Ready: true, Detail: "in sync"})
-			}
+			failures, lastErr = 0, nil
+			report(nil)
 			if !signalled {
 				signalled = true
 				log.Info("dataplane in sync", "node", cfg.NodeName)
@@ -197,37 +252,79 @@ func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, c *client
 			return ctx.Err()
 		default:
 			failures++
+			lastErr = err
 			if failures == 1 || failures%30 == 0 {
 				log.Warn("sync failed; keeping the last programmed state", "error", err, "failures", failures)
 			}
-			if ready != nil {
-				// Not in sync with the datastore: not ready (the last good
-				// dataplane stays programmed; liveness is unaffected).
-				ready.Report(health.State{Live: true, Ready: false, Detail: "sync failing: " + err.Error()})
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
+			report(err)
+			retry.Reset(min(time.Duration(failures)*cfg.SyncInterval, 30*time.Second))
 		}
 	}
 }
 
-func syncOnce(ctx context.Context, cfg Config, felixEnv FelixSettings, c *client.Client, alloc *ipam.Allocator, dp Dataplane, log *slog.Logger) error {
+// syncOnce settles the tunnel addresses if the model says they need it (or
+// force), then applies the snapshot of the model; it returns the model
+// version it applied.
+func syncOnce(ctx context.Context, cfg Config, felixEnv FelixSettings, f *state.Follower, force bool, c *client.Client, alloc *ipam.Allocator, dp Dataplane, log *slog.Logger) (uint64, error) {
 	// A datastore that stops answering must fail the round, not hang it:
 	// etcd clients wait for a connection rather than fail.
 	ctx, cancel := context.WithTimeout(ctx, max(5*cfg.SyncInterval, 5*time.Second))
 	defer cancel()
-	if _, err := startup.EnsureTunnelAddresses(ctx, c, alloc, cfg.NodeName, log); err != nil {
-		return err
+	settled := false
+	f.Read(func(m *state.Model, _ uint64) {
+		settled = startup.TunnelsSettled(m.Node(cfg.NodeName), m.Pools(), m.BlockContaining)
+	})
+	if force || !settled {
+		tun, err := startup.EnsureTunnelAddresses(ctx, c, alloc, cfg.NodeName, log)
+		if err != nil {
+			return 0, err
+		}
+		// What was just written comes back through the Node's watch: apply
+		// once the model has it, so the dataplane never sees a node without
+		// the tunnel addresses it was given.
+		if err := awaitTunnels(ctx, f, cfg.NodeName, tun); err != nil {
+			return 0, err
+		}
 	}
-	snap, err := ReadSnapshot(ctx, cfg.Datastore, cfg.IPAM, cfg.NodeName)
-	if err != nil {
-		return err
-	}
+	var snap *Snapshot
+	var version uint64
+	f.Read(func(m *state.Model, v uint64) {
+		snap, version = BuildSnapshot(m, cfg.NodeName), v
+	})
 	snap.Felix = overrideFelix(snap.Felix, felixEnv)
-	return dp.Apply(ctx, snap)
+	return version, dp.Apply(ctx, snap)
+}
+
+// awaitTunnels waits until the model's node carries tun.
+func awaitTunnels(ctx context.Context, f *state.Follower, node string, tun startup.Tunnels) error {
+	text := func(a netip.Addr) string {
+		if !a.IsValid() {
+			return ""
+		}
+		return a.String()
+	}
+	for {
+		done := false
+		f.Read(func(m *state.Model, _ uint64) {
+			n := m.Node(node)
+			if n == nil {
+				return
+			}
+			ipip := ""
+			if n.Spec.BGP != nil {
+				ipip = n.Spec.BGP.IPv4IPIPTunnelAddr
+			}
+			done = ipip == text(tun.IPIP) && n.Spec.IPv4VXLANTunnelAddr == text(tun.VXLAN) && n.Spec.VXLANTunnelMACAddr == tun.VXLANMAC
+		})
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the tunnel addresses of node %s to come back through the watch: %w", node, ctx.Err())
+		case <-f.Changed():
+		}
+	}
 }
 
 func felixVars(cfg Config) map[string]string {

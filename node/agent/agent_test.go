@@ -81,6 +81,72 @@ func (f *fakeDataplane) waitFor(t *testing.T, what string, pred func(*Snapshot) 
 type switchable struct {
 	datastore.Interface
 	down atomic.Bool
+	mu   sync.Mutex
+	lost chan struct{} // closed when the datastore goes down
+}
+
+// setDown flips the datastore; going down ends every open watch with an
+// Error event, as a lost connection does.
+func (s *switchable) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down.Store(down)
+	if s.lost == nil {
+		s.lost = make(chan struct{})
+	}
+	if down {
+		close(s.lost)
+		s.lost = make(chan struct{})
+	}
+}
+
+func (s *switchable) Watch(ctx context.Context, o datastore.WatchOptions) (<-chan datastore.Event, error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.lost == nil {
+		s.lost = make(chan struct{})
+	}
+	lost := s.lost
+	s.mu.Unlock()
+	wctx, cancel := context.WithCancel(ctx)
+	in, err := s.Interface.Watch(wctx, o)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	out := make(chan datastore.Event)
+	go func() {
+		defer close(out)
+		defer func() {
+			cancel()
+			for range in {
+			}
+		}()
+		for {
+			select {
+			case ev, ok := <-in:
+				if !ok {
+					return
+				}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			case <-lost:
+				select {
+				case out <- datastore.Event{Type: datastore.Error, Err: s.err()}:
+				case <-ctx.Done():
+				}
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
 }
 
 func (s *switchable) err() error {
@@ -268,7 +334,7 @@ func TestRunSyncsAndKeepsStateWhileDatastoreIsDown(t *testing.T) {
 
 	// The datastore goes away: nothing is applied (the last state stays
 	// programmed) and readiness turns 503 saying why.
-	ds.down.Store(true)
+	ds.setDown(true)
 	n := len(r.dp.snapshots())
 	body := waitStatus(t, r.healthz+"/readiness", http.StatusServiceUnavailable, 60*time.Second)
 	if !strings.Contains(body, "sync failing") || !strings.Contains(body, "datastore unavailable") {
@@ -289,11 +355,17 @@ func TestRunSyncsAndKeepsStateWhileDatastoreIsDown(t *testing.T) {
 		t.Errorf("no warning logged about keeping the last state")
 	}
 
+	// A pool written meanwhile (by someone the outage did not cut off) is
+	// missed by the lost watches; the relist after recovery finds it.
+	e.pool(t, "during-outage", "10.251.0.0/16", "", "", true, false)
+
 	// Back: readiness recovers and syncing resumes.
-	ds.down.Store(false)
-	waitStatus(t, r.healthz+"/readiness", http.StatusOK, 60*time.Second)
 	before := len(r.dp.snapshots())
-	r.dp.waitFor(t, "a new snapshot after recovery", func(*Snapshot) bool { return len(r.dp.snapshots()) > before })
+	ds.setDown(false)
+	waitStatus(t, r.healthz+"/readiness", http.StatusOK, 60*time.Second)
+	r.dp.waitFor(t, "a new snapshot after recovery with the pool written during the outage", func(s *Snapshot) bool {
+		return len(r.dp.snapshots()) > before && hasPool(s, "10.251.0.0/16") && hasPool(s, "10.250.0.0/16")
+	})
 
 	if err := r.stop(); err != nil {
 		t.Fatalf("Run returned %v on cancel, want nil", err)

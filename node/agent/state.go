@@ -6,15 +6,17 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
+	"slices"
 
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/node/nat"
 	"github.com/opencalico/calicoctl/node/routes"
+	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -33,26 +35,60 @@ type Snapshot struct {
 
 // ReadSnapshot lists nodes, pools, blocks and workload endpoints and builds
 // the intent inputs for node. Any read error fails the whole snapshot: the
-// caller keeps the last good state rather than act on half a picture.
+// caller keeps the last good state rather than act on half a picture. The
+// agent itself follows the datastore through node/state and builds the same
+// snapshot with BuildSnapshot.
 func ReadSnapshot(ctx context.Context, ds datastore.Interface, store ipam.Store, node string) (*Snapshot, error) {
-	s := &Snapshot{Routes: routes.State{LocalNode: node, Nodes: map[string]routes.NodeInfo{}}}
+	m := state.NewModel()
 	nodes, err := listAll(ctx, ds, "Node", "")
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range nodes {
-		n := r.(*resources.Node)
-		s.Routes.Nodes[n.Name] = nodeInfo(n)
+		m.SetNode(r.(*resources.Node))
 	}
-	s.Local = s.Routes.Nodes[node]
-
 	pools, err := listAll(ctx, ds, "IPPool", "")
 	if err != nil {
 		return nil, err
 	}
-	var poolCIDRs []netip.Prefix
 	for _, r := range pools {
-		p := r.(*resources.IPPool)
+		m.SetPool(r.(*resources.IPPool))
+	}
+	blocks, err := store.ListBlocks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing IPAM blocks: %w", err)
+	}
+	for _, b := range blocks {
+		m.SetBlock(b)
+	}
+	fcs, err := listAll(ctx, ds, "FelixConfiguration", "")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range fcs {
+		m.SetFelixConfiguration(r.(*resources.FelixConfiguration))
+	}
+	weps, err := listAll(ctx, ds, "WorkloadEndpoint", "")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range weps {
+		m.SetWorkloadEndpoint(r.(*resources.WorkloadEndpoint))
+	}
+	return BuildSnapshot(m, node), nil
+}
+
+// BuildSnapshot computes the intent inputs for node from the datastore
+// state in m (a pure function of it).
+func BuildSnapshot(m *state.Model, node string) *Snapshot {
+	s := &Snapshot{Routes: routes.State{LocalNode: node, Nodes: make(map[string]routes.NodeInfo, len(m.Nodes()))}}
+	for name, n := range m.Nodes() {
+		s.Routes.Nodes[name] = nodeInfo(n)
+	}
+	s.Local = s.Routes.Nodes[node]
+
+	var poolCIDRs []netip.Prefix
+	for _, p := range m.Pools() {
 		cidr, err := netip.ParsePrefix(p.Spec.CIDR)
 		if err != nil {
 			continue // validation keeps these out; never act on garbage
@@ -75,58 +111,37 @@ func ReadSnapshot(ctx context.Context, ds datastore.Interface, store ipam.Store,
 	}
 	s.NAT.AllPools = poolCIDRs
 
-	blocks, err := store.ListBlocks(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing IPAM blocks: %w", err)
-	}
-	owner := map[netip.Prefix]string{}
-	for _, b := range blocks {
-		host := ""
-		if h, ok := strings.CutPrefix(b.Affinity, "host:"); ok {
-			host = h
-		}
-		owner[b.CIDR] = host
-		s.Routes.Blocks = append(s.Routes.Blocks, routes.BlockInfo{CIDR: b.CIDR, Node: host})
+	for _, b := range m.Blocks() {
+		s.Routes.Blocks = append(s.Routes.Blocks, routes.BlockInfo{CIDR: b.CIDR, Node: state.BlockHost(b)})
 	}
 
-	fcs, err := listAll(ctx, ds, "FelixConfiguration", "")
-	if err != nil {
-		return nil, err
-	}
 	var global, local *resources.FelixConfigurationSpec
-	for _, r := range fcs {
-		fc := r.(*resources.FelixConfiguration)
-		switch fc.Name {
-		case "default":
-			global = &fc.Spec
-		case "node." + node:
-			local = &fc.Spec
-		}
+	if fc := m.FelixConfiguration("default"); fc != nil {
+		global = &fc.Spec
+	}
+	if fc := m.FelixConfiguration("node." + node); fc != nil {
+		local = &fc.Spec
 	}
 	s.Felix, _ = EffectiveFelix(nil, global, local)
 
-	weps, err := listAll(ctx, ds, "WorkloadEndpoint", "")
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range weps {
-		w := r.(*resources.WorkloadEndpoint)
+	for _, w := range m.WorkloadEndpoints() {
+		local := w.Spec.Node == node
 		for _, n := range w.Spec.IPNetworks {
 			p, err := netip.ParsePrefix(n)
 			if err != nil {
 				continue
 			}
 			host := hostPrefix(p.Addr())
-			if w.Spec.Node == node {
+			if local {
 				if w.Spec.InterfaceName != "" {
 					s.Routes.Workloads = append(s.Routes.Workloads, routes.WorkloadRoute{Addr: host, Iface: w.Spec.InterfaceName})
 				}
-			} else if blockOwner(owner, p.Addr()) != w.Spec.Node {
+			} else if blockOwner(m, p.Addr()) != w.Spec.Node {
 				// Borrowed: in a block affine to another node (or none).
 				s.Routes.Borrowed = append(s.Routes.Borrowed, routes.BlockInfo{CIDR: host, Node: w.Spec.Node})
 			}
 		}
-		if w.Spec.Node == node {
+		if local {
 			for _, nt := range w.Spec.IPNATs {
 				in, err1 := netip.ParseAddr(nt.InternalIP)
 				ext, err2 := netip.ParseAddr(nt.ExternalIP)
@@ -136,18 +151,38 @@ func ReadSnapshot(ctx context.Context, ds datastore.Interface, store ipam.Store,
 			}
 		}
 	}
-	return s, nil
+	sortSnapshot(s)
+	return s
+}
+
+// sortSnapshot orders the slices built from maps, so equal states give
+// equal snapshots.
+func sortSnapshot(s *Snapshot) {
+	byAddr := func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Bits(), b.Bits())
+	}
+	slices.SortFunc(s.Routes.Workloads, func(a, b routes.WorkloadRoute) int {
+		return cmp.Or(byAddr(a.Addr, b.Addr), cmp.Compare(a.Iface, b.Iface))
+	})
+	slices.SortFunc(s.Routes.Borrowed, func(a, b routes.BlockInfo) int {
+		return cmp.Or(byAddr(a.CIDR, b.CIDR), cmp.Compare(a.Node, b.Node))
+	})
+	slices.SortFunc(s.NAT.FloatingIPs, func(a, b nat.FloatingNAT) int {
+		return cmp.Or(a.Ext.Compare(b.Ext), a.Int.Compare(b.Int))
+	})
 }
 
 func encapOn(mode string) bool { return mode == "Always" || mode == "CrossSubnet" }
 
 func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
-func blockOwner(owner map[netip.Prefix]string, a netip.Addr) string {
-	for cidr, host := range owner {
-		if cidr.Contains(a) {
-			return host
-		}
+// blockOwner is the node the block containing a is affine to ("" for none).
+func blockOwner(m *state.Model, a netip.Addr) string {
+	if b := m.BlockContaining(a); b != nil {
+		return state.BlockHost(b)
 	}
 	return ""
 }

@@ -146,29 +146,38 @@ func (e *etcdKV) Delete(ctx context.Context, key string, rev int64) (Outcome, er
 }
 
 func (e *etcdKV) List(ctx context.Context, prefix string, fn func(KeyValue) error) error {
-	end := clientv3.GetPrefixRangeEnd(prefix)
-	start, rev := prefix, int64(0)
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(e.pageSize)}
-		if rev > 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		resp, err := e.cli.Get(ctx, start, opts...)
-		if err != nil {
-			return fmt.Errorf("etcd list %s: %w", prefix, err)
-		}
-		if rev == 0 {
-			// Later pages are read at the first page's revision.
-			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			if err := fn(KeyValue{Key: string(kv.Key), Value: kv.Value, ModRevision: kv.ModRevision}); err != nil {
-				return err
+	_, err := e.ListRevision(ctx, []string{prefix}, fn)
+	return err
+}
+
+func (e *etcdKV) ListRevision(ctx context.Context, prefixes []string, fn func(KeyValue) error) (int64, error) {
+	rev := int64(0)
+	for _, prefix := range prefixes {
+		end := clientv3.GetPrefixRangeEnd(prefix)
+		start := prefix
+		for {
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(e.pageSize)}
+			if rev > 0 {
+				opts = append(opts, clientv3.WithRev(rev))
 			}
+			resp, err := e.cli.Get(ctx, start, opts...)
+			if err != nil {
+				return 0, fmt.Errorf("etcd list %s: %w", prefix, err)
+			}
+			if rev == 0 {
+				// Later pages and prefixes are read at the first page's revision.
+				rev = resp.Header.Revision
+			}
+			for _, kv := range resp.Kvs {
+				if err := fn(KeyValue{Key: string(kv.Key), Value: kv.Value, ModRevision: kv.ModRevision}); err != nil {
+					return 0, err
+				}
+			}
+			if !resp.More || len(resp.Kvs) == 0 {
+				break
+			}
+			start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return nil
-		}
-		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+	return rev, nil
 }

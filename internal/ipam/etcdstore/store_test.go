@@ -58,3 +58,21 @@ func TestGolden(t *testing.T) {
 	cli := newClient(t)
 	storetest.RunEtcdGolden(t, etcdstore.New(cli), raw{cli})
 }
+
+func TestWatchConformance(t *testing.T) {
+	cli := newClient(t)
+	storetest.RunWatchConformance(t, func(t testing.TB) ipam.Store {
+		if _, err := cli.Delete(context.Background(), ipam.IPAMKeyPrefix, clientv3.WithPrefix()); err != nil {
+			t.Fatalf("wipe IPAM keys: %v", err)
+		}
+		return etcdstore.New(cli, etcdstore.WithPageSize(2))
+	}, func(t testing.TB, _ ipam.Store) {
+		resp, err := cli.Get(context.Background(), "compact-marker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cli.Compact(context.Background(), resp.Header.Revision); err != nil {
+			t.Fatalf("compact: %v", err)
+		}
+	})
+}

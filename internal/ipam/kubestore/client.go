@@ -283,12 +283,23 @@ func (s *Store) remove(ctx context.Context, k crKind, u *unstructured.Unstructur
 
 // list calls fn for every CR of kind k matching selector, a page at a time.
 func (s *Store) list(ctx context.Context, k crKind, selector string, fn func(*unstructured.Unstructured)) error {
+	_, err := s.listRevision(ctx, k, selector, fn)
+	return err
+}
+
+// listRevision is list, returning the resourceVersion every page was read
+// at (the first page's: continue tokens keep it).
+func (s *Store) listRevision(ctx context.Context, k crKind, selector string, fn func(*unstructured.Unstructured)) (string, error) {
 	opts := metav1.ListOptions{Limit: s.pageSize, LabelSelector: selector}
 	key := resources.Key{Kind: k.kind}
+	rev := ""
 	for {
 		l, err := s.res(k).List(ctx, opts)
 		if err != nil {
-			return s.apiError(err, "list", k, key)
+			return "", s.apiError(err, "list", k, key)
+		}
+		if rev == "" {
+			rev = l.GetResourceVersion()
 		}
 		for i := range l.Items {
 			if !markedDeleted(&l.Items[i]) {
@@ -296,7 +307,7 @@ func (s *Store) list(ctx context.Context, k crKind, selector string, fn func(*un
 			}
 		}
 		if l.GetContinue() == "" {
-			return nil
+			return rev, nil
 		}
 		opts.Continue = l.GetContinue()
 	}

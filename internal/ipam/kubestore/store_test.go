@@ -51,3 +51,15 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestWatchConformance(t *testing.T) {
+	rc := server(t)
+	storetest.RunWatchConformance(t, func(t testing.TB) ipam.Store {
+		wipe(t)
+		s, err := kubestore.New(rc, kubestore.WithPageSize(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, nil)
+}

@@ -75,8 +75,7 @@ func (s *Store) DeleteRaw(key string) bool {
 	if _, ok := s.kv.data[key]; !ok {
 		return false
 	}
-	s.kv.rev++
-	delete(s.kv.data, key)
+	s.kv.remove(key)
 	return true
 }
 
@@ -105,6 +104,15 @@ type memKV struct {
 	rev  int64
 	data map[string]entry
 	hook Hook
+	// history is what watchers read: the latest changes, oldest first;
+	// changes up to compacted are gone (as after an etcd compaction).
+	history   []etcdstore.KVEvent
+	compacted int64
+	// followed is set once a watcher listed or watched: history is kept
+	// from then on.
+	followed bool
+	// changed is closed and replaced on every change.
+	changed chan struct{}
 }
 
 func formatRev(rev int64) string { return strconv.FormatInt(rev, 10) }
@@ -125,8 +133,17 @@ func (m *memKV) before(ctx context.Context, op, key string) error {
 
 func (m *memKV) write(key string, value []byte) int64 {
 	m.rev++
+	_, existed := m.data[key]
 	m.data[key] = entry{value: bytes.Clone(value), mod: m.rev}
+	m.record(etcdstore.KVEvent{Key: key, Created: !existed, Value: bytes.Clone(value), ModRevision: m.rev})
 	return m.rev
+}
+
+func (m *memKV) remove(key string) {
+	m.rev++
+	prev := m.data[key]
+	delete(m.data, key)
+	m.record(etcdstore.KVEvent{Key: key, Deleted: true, Value: prev.value, ModRevision: m.rev})
 }
 
 func (m *memKV) Get(ctx context.Context, keys ...string) ([]*etcdstore.KeyValue, error) {
@@ -184,8 +201,7 @@ func (m *memKV) Delete(ctx context.Context, key string, rev int64) (etcdstore.Ou
 	if o := m.check(key, max(rev, 0)); o != etcdstore.Done {
 		return o, nil
 	}
-	m.rev++
-	delete(m.data, key)
+	m.remove(key)
 	return etcdstore.Done, nil
 }
 

@@ -29,3 +29,13 @@ func TestGolden(t *testing.T) {
 	s := memstore.New()
 	storetest.RunEtcdGolden(t, s, raw{s})
 }
+
+func TestWatchConformance(t *testing.T) {
+	storetest.RunWatchConformance(t, func(testing.TB) ipam.Store { return memstore.New() },
+		func(t testing.TB, s ipam.Store) {
+			m := s.(*memstore.Store)
+			if err := m.Compact(m.Revision()); err != nil {
+				t.Fatal(err)
+			}
+		})
+}

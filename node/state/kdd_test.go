@@ -1,0 +1,141 @@
+package state
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/opencalico/calicoctl/datastore/kubernetes"
+	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
+	"github.com/opencalico/calicoctl/internal/client"
+	"github.com/opencalico/calicoctl/internal/ipam"
+	"github.com/opencalico/calicoctl/internal/ipam/ipamstore"
+	"github.com/opencalico/calicoctl/resources"
+)
+
+type kddEnv struct {
+	srv   *kubetest.APIServer
+	ds    *kubernetes.Backend
+	c     *client.Client
+	store ipam.Store
+}
+
+func newKDDEnv(t *testing.T) *kddEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs kube-apiserver")
+	}
+	srv := kubetest.Shared(t)
+	kubecrd.Install(t, srv)
+	ds, err := kubernetes.New(t.Context(), kubernetes.Config{Kubeconfig: srv.Kubeconfig})
+	if err != nil {
+		t.Fatalf("kubernetes datastore: %v", err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	store, err := ipamstore.Open(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kddEnv{srv: srv, ds: ds, c: client.New(ds), store: store}
+}
+
+// TestFollowerKDD follows Nodes, Pods (as workload endpoints), pools and
+// IPAM blocks on a real kube-apiserver: the first list, then changes of
+// each through watches.
+func TestFollowerKDD(t *testing.T) {
+	e := newKDDEnv(t)
+	ctx := t.Context()
+	const ns = "state-follower"
+	e.srv.CreateNamespace(t, ns, nil)
+	e.srv.CreateNode(t, "state-n1", nil, "10.0.0.1")
+	e.srv.CreatePod(t, kubetest.Pod{Namespace: ns, Name: "a", NodeName: "state-n1",
+		Annotations: map[string]string{kubernetes.AnnotationPodIP: "10.248.0.2/32"}, IPs: []string{"10.248.0.2"}})
+	p := pool("state-p1", "10.248.0.0/16", false)
+	resources.SetTypeMeta(p)
+	if _, err := e.c.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreateBlock(ctx, newBlock("10.248.0.0/26", "state-n1")); err != nil {
+		t.Fatal(err)
+	}
+
+	f := start(t, Config{Datastore: e.ds, Blocks: e.store})
+	waitModel(t, f, "the first lists", func(m *Model, st Status) bool {
+		return st.Synced && m.Node("state-n1") != nil && len(m.WorkloadEndpointsOn("state-n1")) == 1 &&
+			slices.ContainsFunc(m.Pools(), func(p *resources.IPPool) bool { return p.Name == "state-p1" }) &&
+			len(m.BlocksAffineTo("state-n1")) == 1
+	})
+
+	// A Calico field on the Kubernetes Node (an annotation underneath).
+	r, err := e.c.Get(ctx, resources.Key{Kind: "Node", Name: "state-n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := r.(*resources.Node)
+	n.Spec.IPv4VXLANTunnelAddr = "10.248.0.1"
+	if _, err := e.c.Update(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	waitModel(t, f, "the node's tunnel address", func(m *Model, _ Status) bool {
+		n := m.Node("state-n1")
+		return n != nil && n.Spec.IPv4VXLANTunnelAddr == "10.248.0.1"
+	})
+
+	// A second pod, then its deletion.
+	e.srv.CreatePod(t, kubetest.Pod{Namespace: ns, Name: "b", NodeName: "state-n1",
+		Annotations: map[string]string{kubernetes.AnnotationPodIP: "10.248.0.3/32"}, IPs: []string{"10.248.0.3"}})
+	waitModel(t, f, "pod b", func(m *Model, _ Status) bool { return len(m.WorkloadEndpointsOn("state-n1")) == 2 })
+	if err := e.srv.Clientset(t).CoreV1().Pods(ns).Delete(ctx, "b", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	waitModel(t, f, "pod b gone", func(m *Model, _ Status) bool {
+		ws := m.WorkloadEndpointsOn("state-n1")
+		return len(ws) == 1 && ws[0].Spec.Pod == "a"
+	})
+
+	// Pool modified, then deleted.
+	r, err = e.c.Get(ctx, resources.Key{Kind: "IPPool", Name: "state-p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp := r.(*resources.IPPool)
+	pp.Spec.Disabled = true
+	if _, err := e.c.Update(ctx, pp); err != nil {
+		t.Fatal(err)
+	}
+	waitModel(t, f, "the pool disabled", func(m *Model, _ Status) bool {
+		return slices.ContainsFunc(m.Pools(), func(p *resources.IPPool) bool { return p.Name == "state-p1" && p.Spec.Disabled })
+	})
+	if _, err := e.c.Delete(ctx, resources.Key{Kind: "IPPool", Name: "state-p1"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitModel(t, f, "the pool gone", func(m *Model, _ Status) bool {
+		return !slices.ContainsFunc(m.Pools(), func(p *resources.IPPool) bool { return p.Name == "state-p1" })
+	})
+
+	// A block added, re-affined, deleted (a two-step delete on Kubernetes).
+	b, err := e.store.CreateBlock(ctx, newBlock("10.248.0.64/26", "state-n2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitModel(t, f, "the new block", func(m *Model, _ Status) bool { return len(m.BlocksAffineTo("state-n2")) == 1 })
+	b.Affinity = "host:state-n3"
+	if b, err = e.store.UpdateBlock(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	waitModel(t, f, "the block re-affined", func(m *Model, _ Status) bool {
+		return len(m.BlocksAffineTo("state-n2")) == 0 && len(m.BlocksAffineTo("state-n3")) == 1
+	})
+	if err := e.store.DeleteBlock(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	waitModel(t, f, "the block gone", func(m *Model, _ Status) bool {
+		return m.BlockContaining(netip.MustParseAddr("10.248.0.70")) == nil && len(m.BlocksAffineTo("state-n3")) == 0
+	})
+	if st := f.Status(); !st.Synced || st.Relists != 0 {
+		t.Errorf("status = %+v, want synced without relists", st)
+	}
+}

@@ -1,0 +1,166 @@
+package state
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/opencalico/calicoctl/datastore"
+	"github.com/opencalico/calicoctl/internal/ipam"
+	"github.com/opencalico/calicoctl/resources"
+)
+
+// event is one change of one source, or the Error that ends its watch.
+type event[T any] struct {
+	typ datastore.EventType
+	obj T
+	err error
+}
+
+// source is one followed kind: how to list it, watch it, and fold it into
+// the model.
+type source[T any] struct {
+	name  string
+	list  func(ctx context.Context) ([]T, string, error)
+	watch func(ctx context.Context, rev string) (<-chan event[T], error)
+	// key names an object; set and del fold one change into the model.
+	key func(T) string
+	set func(m *Model, obj T) bool
+	del func(m *Model, obj T) bool
+	// held lists the keys of this source's objects in the model.
+	held func(m *Model) map[string]T
+}
+
+// replace makes the model's objects of this source exactly items (a relist).
+func (s *source[T]) replace(m *Model, items []T) bool {
+	changed := false
+	keep := make(map[string]bool, len(items))
+	for _, it := range items {
+		keep[s.key(it)] = true
+	}
+	for k, old := range s.held(m) {
+		if !keep[k] {
+			changed = s.del(m, old) || changed
+		}
+	}
+	for _, it := range items {
+		changed = s.set(m, it) || changed
+	}
+	return changed
+}
+
+// resourceSource follows one kind of datastore.Interface.
+func resourceSource[T resources.Resource](ds datastore.Interface, kind string, key func(T) string, set func(*Model, T) bool, del func(*Model, T) bool, held func(*Model) map[string]T) *source[T] {
+	return &source[T]{
+		name: kind,
+		list: func(ctx context.Context) ([]T, string, error) {
+			res, err := ds.List(ctx, datastore.ListOptions{Kind: kind})
+			if err != nil {
+				return nil, "", fmt.Errorf("listing %s: %w", kind, err)
+			}
+			out := make([]T, 0, len(res.Items))
+			for _, r := range res.Items {
+				if t, ok := r.(T); ok {
+					out = append(out, t)
+				}
+			}
+			return out, res.Revision, nil
+		},
+		watch: func(ctx context.Context, rev string) (<-chan event[T], error) {
+			in, err := ds.Watch(ctx, datastore.WatchOptions{Kind: kind, Revision: rev})
+			if err != nil {
+				return nil, fmt.Errorf("watching %s: %w", kind, err)
+			}
+			return convert(ctx, in, func(ev datastore.Event) (event[T], bool) {
+				if ev.Type == datastore.Error {
+					return event[T]{typ: ev.Type, err: ev.Err}, true
+				}
+				t, ok := ev.Object.(T)
+				return event[T]{typ: ev.Type, obj: t}, ok
+			}), nil
+		},
+		key: key, set: set, del: del, held: held,
+	}
+}
+
+// convert forwards in's events as source events.
+func convert[E, T any](ctx context.Context, in <-chan E, f func(E) (event[T], bool)) <-chan event[T] {
+	out := make(chan event[T], cap(in))
+	go func() {
+		defer close(out)
+		for e := range in {
+			ev, ok := f(e)
+			if !ok {
+				continue
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				// Drain so the producer can finish.
+				for range in {
+				}
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func nodeSource(ds datastore.Interface) *source[*resources.Node] {
+	return resourceSource(ds, "Node", func(n *resources.Node) string { return n.Name },
+		func(m *Model, n *resources.Node) bool { return m.SetNode(n) },
+		func(m *Model, n *resources.Node) bool { return m.DeleteNode(n.Name) },
+		func(m *Model) map[string]*resources.Node { return m.nodes })
+}
+
+func poolSource(ds datastore.Interface) *source[*resources.IPPool] {
+	return resourceSource(ds, "IPPool", func(p *resources.IPPool) string { return p.Name },
+		func(m *Model, p *resources.IPPool) bool { return m.SetPool(p) },
+		func(m *Model, p *resources.IPPool) bool { return m.DeletePool(p.Name) },
+		func(m *Model) map[string]*resources.IPPool { return m.pools })
+}
+
+func felixSource(ds datastore.Interface) *source[*resources.FelixConfiguration] {
+	return resourceSource(ds, "FelixConfiguration", func(f *resources.FelixConfiguration) string { return f.Name },
+		func(m *Model, f *resources.FelixConfiguration) bool { return m.SetFelixConfiguration(f) },
+		func(m *Model, f *resources.FelixConfiguration) bool { return m.DeleteFelixConfiguration(f.Name) },
+		func(m *Model) map[string]*resources.FelixConfiguration { return m.felix })
+}
+
+func wepSource(ds datastore.Interface) *source[*resources.WorkloadEndpoint] {
+	return resourceSource(ds, "WorkloadEndpoint", func(w *resources.WorkloadEndpoint) string { return wepKey(w).String() },
+		func(m *Model, w *resources.WorkloadEndpoint) bool { return m.SetWorkloadEndpoint(w) },
+		func(m *Model, w *resources.WorkloadEndpoint) bool { return m.DeleteWorkloadEndpoint(wepKey(w)) },
+		func(m *Model) map[string]*resources.WorkloadEndpoint {
+			out := make(map[string]*resources.WorkloadEndpoint, len(m.weps))
+			for k, w := range m.weps {
+				out[k.String()] = w
+			}
+			return out
+		})
+}
+
+func blockSource(w ipam.BlockWatcher) *source[*ipam.Block] {
+	return &source[*ipam.Block]{
+		name: "IPAMBlock",
+		list: w.ListBlocksRevision,
+		watch: func(ctx context.Context, rev string) (<-chan event[*ipam.Block], error) {
+			in, err := w.WatchBlocks(ctx, rev)
+			if err != nil {
+				return nil, fmt.Errorf("watching IPAM blocks: %w", err)
+			}
+			return convert(ctx, in, func(ev ipam.BlockEvent) (event[*ipam.Block], bool) {
+				return event[*ipam.Block]{typ: ev.Type, obj: ev.Object, err: ev.Err}, ev.Type == datastore.Error || ev.Object != nil
+			}), nil
+		},
+		key: func(b *ipam.Block) string { return b.CIDR.String() },
+		set: func(m *Model, b *ipam.Block) bool { return m.SetBlock(b) },
+		del: func(m *Model, b *ipam.Block) bool { return m.DeleteBlock(b.CIDR) },
+		held: func(m *Model) map[string]*ipam.Block {
+			out := make(map[string]*ipam.Block, len(m.blocks))
+			for c, b := range m.blocks {
+				out[c.String()] = b
+			}
+			return out
+		},
+	}
+}
