@@ -18,9 +18,9 @@ import (
 
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/datastore/datastoretest"
-	"github.com/opencalico/calicoctl/e2e/kubetest"
-	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/internal/crds"
+	"github.com/opencalico/calicoctl/internal/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/resources"
 )
 

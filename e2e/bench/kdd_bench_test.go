@@ -14,11 +14,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest"
 )
 
 // The Kubernetes-datastore benchmarks run the binary against a real
-// kube-apiserver (e2e/kubetest; the binary is built or taken from
+// kube-apiserver (internal/kubetest; the binary is built or taken from
 // KUBE_APISERVER_BIN) with the Calico CRDs installed by
 // `calicoctl datastore crds install`.
 

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/opencalico/calicoctl/e2e/clitest"
-	"github.com/opencalico/calicoctl/e2e/kubetest"
-	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
+	"github.com/opencalico/calicoctl/internal/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest/kubecrd"
 )
 
 // The IPAM commands on the Kubernetes datastore (IPAMBlock, BlockAffinity,

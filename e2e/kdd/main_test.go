@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/opencalico/calicoctl/e2e/clitest"
-	"github.com/opencalico/calicoctl/e2e/kubetest"
-	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
+	"github.com/opencalico/calicoctl/internal/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest/kubecrd"
 )
 
 // Paths of the binary under test, set by TestMain.

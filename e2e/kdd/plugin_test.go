@@ -13,7 +13,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/opencalico/calicoctl/e2e/clitest"
-	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest"
 )
 
 var kubectlOnce struct {

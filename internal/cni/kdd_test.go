@@ -18,11 +18,11 @@ import (
 
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/datastore/kubernetes"
-	"github.com/opencalico/calicoctl/e2e/kubetest"
-	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/internal/client"
 	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/internal/ipam/kubestore"
+	"github.com/opencalico/calicoctl/internal/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/resources"
 )
 

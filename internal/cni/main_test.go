@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest"
 )
 
 // TestMain stops the kube-apiserver the Kubernetes-datastore tests

@@ -17,11 +17,11 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/opencalico/calicoctl/datastore/kubernetes"
-	"github.com/opencalico/calicoctl/e2e/kubetest"
-	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/internal/ipam/ipamstore"
 	"github.com/opencalico/calicoctl/internal/ipam/kubestore"
+	"github.com/opencalico/calicoctl/internal/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/node/autodetect"
 	"github.com/opencalico/calicoctl/node/config"
 	"github.com/opencalico/calicoctl/node/routes"

@@ -8,11 +8,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/opencalico/calicoctl/datastore/kubernetes"
-	"github.com/opencalico/calicoctl/e2e/kubetest"
-	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/internal/client"
 	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/internal/ipam/ipamstore"
+	"github.com/opencalico/calicoctl/internal/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/resources"
 )
 

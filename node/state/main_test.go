@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/opencalico/calicoctl/e2e/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest"
 )
 
 // TestMain lets the Kubernetes-datastore tests share one kube-apiserver

@@ -7,11 +7,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
-	"github.com/opencalico/calicoctl/e2e/kubetest"
-	"github.com/opencalico/calicoctl/e2e/kubetest/kubecrd"
 	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/internal/ipam/kubestore"
 	"github.com/opencalico/calicoctl/internal/ipam/storetest"
+	"github.com/opencalico/calicoctl/internal/kubetest"
+	"github.com/opencalico/calicoctl/internal/kubetest/kubecrd"
 )
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }

@@ -78,13 +78,13 @@ func checkExecutable(p string) error {
 	return nil
 }
 
-// buildScript finds e2e/kubeapiserver/build.sh next to this package's source.
+// buildScript finds e2e/kubeapiserver/build.sh from this package's source.
 func buildScript() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		return "", errors.New("cannot locate the kubetest source directory")
 	}
-	p := filepath.Join(filepath.Dir(file), "..", "kubeapiserver", "build.sh")
+	p := filepath.Join(filepath.Dir(file), "..", "..", "e2e", "kubeapiserver", "build.sh")
 	if _, err := os.Stat(p); err != nil {
 		return "", fmt.Errorf("build script: %w", err)
 	}

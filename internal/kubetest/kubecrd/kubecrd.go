@@ -13,8 +13,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
-	"github.com/opencalico/calicoctl/e2e/kubetest"
 	"github.com/opencalico/calicoctl/internal/crds"
+	"github.com/opencalico/calicoctl/internal/kubetest"
 )
 
 // InstallTimeout bounds Install: applying every Calico CRD and

@@ -10,8 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/opencalico/calicoctl/e2e/kubetest"
 	"github.com/opencalico/calicoctl/internal/crds"
+	"github.com/opencalico/calicoctl/internal/kubetest"
 )
 
 // TestInstallAndDeleteAll: after Install (twice: the
