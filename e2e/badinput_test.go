@@ -202,6 +202,13 @@ func TestBadInput(t *testing.T) {
 			absent: []string{"ippool", "dup-p2"},
 		},
 		{
+			name:   "duplicate key in a JSON document",
+			stdin:  "{\"apiVersion\": \"projectcalico.org/v3\", \"kind\": \"IPPool\",\n \"metadata\": {\"name\": \"dup-j1\", \"name\": \"dup-j2\"},\n \"spec\": {\"cidr\": \"10.0.0.0/8\"}}\n",
+			args:   []string{"apply", "-f", "-"},
+			want:   []string{"failed to execute command", "stdin, document 1", `line 2: key "name" already set in object`},
+			absent: []string{"ippool", "dup-j2"},
+		},
+		{
 			name: "duplicate key in a patch",
 			args: []string{"patch", "clusterinformation", "default", "-p", "spec: {datastoreReady: true, datastoreReady: false}"},
 			want: []string{"invalid patch", `key "datastoreReady" already set in map`},

@@ -117,6 +117,9 @@ func (dc decoder) decode(data []byte, name string) ([]Document, error) {
 				}
 				return nil, &DecodeError{Source: docName(name, i), Err: jsonSyntaxError(trimmed, err)}
 			}
+			if err := duplicateKey(raw, 1+bytes.Count(trimmed[:dec.InputOffset()-int64(len(raw))], []byte("\n"))); err != nil {
+				return nil, &DecodeError{Source: docName(name, i), Err: err}
+			}
 			docs, err := dc.decodeJSONValue(raw, docName(name, i))
 			if err != nil {
 				return nil, err

@@ -30,6 +30,9 @@ metadata:
 		{name: "boolean label value in JSON", in: `{"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet", "metadata": {"name": "a", "labels": {"rr": true}}}`, labels: "map[rr:true]"},
 		{name: "a list where text is expected stays an error", in: gns + "  labels: {a: [1]}\n", wantErr: "field metadata.labels"},
 		{name: "text where a number is expected stays an error", in: "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n  keepaliveTime: true\n", wantErr: "spec.keepaliveTime"},
+		{name: "duplicate key in JSON", in: "{\"apiVersion\": \"projectcalico.org/v3\", \"kind\": \"GlobalNetworkSet\",\n \"metadata\": {\"name\": \"p1\",\n \"name\": \"p2\"}}", wantErr: `x, document 1: malformed JSON: line 3: key "name" already set in object`},
+		{name: "duplicate key in a later JSON value", in: "{\"apiVersion\": \"projectcalico.org/v3\", \"kind\": \"GlobalNetworkSet\", \"metadata\": {\"name\": \"a\"}}\n{\"apiVersion\": \"projectcalico.org/v3\", \"kind\": \"GlobalNetworkSet\", \"metadata\": {\"name\": \"b\", \"labels\": {\"x\": \"1\", \"x\": \"2\"}}}", wantErr: `x, document 2: malformed JSON: line 2: key "x" already set in object`},
+		{name: "same key in sibling JSON objects is fine", in: `[{"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkSet", "metadata": {"name": "a", "labels": {"k": "v"}}, "spec": {"nets": ["10.0.0.0/8"]}}]`, labels: "map[k:v]"},
 		{name: "broken JSON stays an error", in: `{"apiVersion": "projectcalico.org/v3", "kind": "IPPool"`, wantErr: "malformed JSON"},
 	}
 	for _, tt := range tests {
