@@ -44,7 +44,8 @@ type fanOut struct {
 }
 
 // BenchmarkFanOut: 100 followers, 1,000 pods in a burst, on etcd, on etcd
-// through `etcd grpc-proxy`, and on kube-apiserver. all-s (= ns/op) is from
+// through `etcd grpc-proxy`, and on kube-apiserver; etcd-no-followers is
+// the same burst with nobody watching (the writes alone). all-s (= ns/op) is from
 // the first write until the last follower holds the last pod; write-s is
 // how long the writes themselves took and lag-s how long after the last
 // write the last follower had it; <proc>-cpu-s the datastore processes'
@@ -52,17 +53,21 @@ type fanOut struct {
 // followers and the writers); sync-s how long the 100 followers took to
 // list and start watching.
 func BenchmarkFanOut(b *testing.B) {
+	b.Run("etcd-no-followers", func(b *testing.B) {
+		e := startSystemEtcd(b)
+		runFanOut(b, 0, etcdFanOut(b, e, e.Endpoint, map[string]int{"etcd": e.Pid()}))
+	})
 	b.Run("etcd", func(b *testing.B) {
 		e := startSystemEtcd(b)
-		runFanOut(b, etcdFanOut(b, e, e.Endpoint, map[string]int{"etcd": e.Pid()}))
+		runFanOut(b, fanFollowers, etcdFanOut(b, e, e.Endpoint, map[string]int{"etcd": e.Pid()}))
 	})
 	b.Run("etcd-grpc-proxy", func(b *testing.B) {
 		e := startSystemEtcd(b)
 		p := startGRPCProxy(b, e.Endpoint)
-		runFanOut(b, etcdFanOut(b, e, p.Endpoint, map[string]int{"etcd": e.Pid(), "proxy": p.Pid()}))
+		runFanOut(b, fanFollowers, etcdFanOut(b, e, p.Endpoint, map[string]int{"etcd": e.Pid(), "proxy": p.Pid()}))
 	})
 	b.Run("kube-apiserver", func(b *testing.B) {
-		runFanOut(b, kubeFanOut(b))
+		runFanOut(b, fanFollowers, kubeFanOut(b))
 	})
 }
 
@@ -133,13 +138,13 @@ func kubeFanOut(b *testing.B) fanOut {
 	}
 }
 
-func runFanOut(b *testing.B, fo fanOut) {
+func runFanOut(b *testing.B, n int, fo fanOut) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup
 	b.Cleanup(func() { cancel(); running.Wait() })
 
 	begin := time.Now()
-	followers := make([]*state.Follower, fanFollowers)
+	followers := make([]*state.Follower, n)
 	for i := range followers {
 		ds, store := fo.open(b, i)
 		f, err := state.New(state.Config{Datastore: ds, Blocks: store, Logger: quietLog()})
@@ -149,7 +154,7 @@ func runFanOut(b *testing.B, fo fanOut) {
 		followers[i] = f
 		running.Go(func() { _ = f.Run(ctx) })
 	}
-	base := make([]int, fanFollowers)
+	base := make([]int, n)
 	waitAll(b, followers, func(i int, m *state.Model, st state.Status) bool {
 		base[i] = m.Counts().WorkloadEndpoints
 		return st.Synced

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,7 +138,9 @@ func loadScaleCluster(b *testing.B, endpoint string, nodes, weps int) {
 // peak resident set, rss-MiB its resident set once the runtime has returned
 // free memory to the kernel (anon-MiB: the anonymous part of it, without
 // the executable's pages), snapshot-ms one agent.BuildSnapshot
-// over that model (what the agent does after a change).
+// over that model (what the agent does after a change). With
+// CALICOCTL_BENCH_HEAPPROFILE=file the follower process writes a heap
+// profile there once synced.
 func BenchmarkFollowerInitialSync(b *testing.B) {
 	etcdProc := startSystemEtcd(b)
 	loadScaleCluster(b, etcdProc.Endpoint, scaleNodes, scaleWEPs)
@@ -231,6 +234,16 @@ func TestScaleFollowerChild(t *testing.T) {
 	fmt.Printf("RESULT sync-s=%.3f heap-MiB=%.1f rss-MiB=%.1f anon-MiB=%.1f peakRSS-MiB=%.1f snapshot-ms=%.1f\n",
 		sync.Seconds(), float64(ms.HeapAlloc)/(1<<20), st["VmRSS"]/1024, st["RssAnon"]/1024, peak/1024,
 		float64(snap.Microseconds())/1000)
+	if path := os.Getenv("CALICOCTL_BENCH_HEAPPROFILE"); path != "" {
+		out, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		if err := pprof.WriteHeapProfile(out); err != nil {
+			t.Fatal(err)
+		}
+	}
 	runtime.KeepAlive(f)
 }
 
