@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -137,6 +138,31 @@ func waitHTTP(b *testing.B, url string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// etcdGauge reads one unlabelled gauge or counter from etcd's /metrics.
+func etcdGauge(b *testing.B, endpoint, name string) float64 {
+	b.Helper()
+	resp, err := http.Get(endpoint + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				b.Fatalf("metric %q: %v", line, err)
+			}
+			return f
+		}
+	}
+	b.Fatalf("no %s in etcd's metrics", name)
+	return 0
 }
 
 // cpuSeconds is the user plus system CPU time a process has used, from

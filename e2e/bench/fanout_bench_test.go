@@ -41,6 +41,8 @@ type fanOut struct {
 	create func(ctx context.Context, i int) error
 	// procs are the datastore's processes, by name, whose CPU is reported.
 	procs map[string]int
+	// watchers, when set, counts the watches the datastore serves.
+	watchers func(b *testing.B) float64
 }
 
 // BenchmarkFanOut: 100 followers, 1,000 pods in a burst, on etcd, on etcd
@@ -51,7 +53,7 @@ type fanOut struct {
 // write the last follower had it; <proc>-cpu-s the datastore processes'
 // CPU time over the burst and bench-cpu-s this process's (the 100
 // followers and the writers); sync-s how long the 100 followers took to
-// list and start watching.
+// list and start watching; watches the watches etcd serves once they have.
 func BenchmarkFanOut(b *testing.B) {
 	b.Run("etcd-no-followers", func(b *testing.B) {
 		e := startSystemEtcd(b)
@@ -94,6 +96,9 @@ func etcdFanOut(b *testing.B, e *etcdProcess, followEP string, procs map[string]
 			return err
 		},
 		procs: procs,
+		watchers: func(b *testing.B) float64 {
+			return etcdGauge(b, e.Endpoint, "etcd_debugging_mvcc_watcher_total")
+		},
 	}
 }
 
@@ -160,6 +165,10 @@ func runFanOut(b *testing.B, n int, fo fanOut) {
 		return st.Synced
 	})
 	syncS := time.Since(begin).Seconds()
+	watches := -1.0
+	if fo.watchers != nil {
+		watches = fo.watchers(b)
+	}
 
 	var writeS, lagS, selfS float64
 	cpu := map[string]float64{}
@@ -185,7 +194,11 @@ func runFanOut(b *testing.B, n int, fo fanOut) {
 		}
 		iter++
 	}
+	// Reported after the loop: b.Loop's first call clears earlier metrics.
 	b.ReportMetric(syncS, "sync-s")
+	if watches >= 0 {
+		b.ReportMetric(watches, "watches")
+	}
 	b.ReportMetric(writeS/float64(iter), "write-s")
 	b.ReportMetric(lagS/float64(iter), "lag-s")
 	b.ReportMetric(selfS/float64(iter), "bench-cpu-s")
