@@ -21,6 +21,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		// A follower process of BenchmarkFollowerInitialSync: no binary needed.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "calicoctl-bench")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

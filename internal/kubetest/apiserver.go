@@ -374,6 +374,15 @@ func (s *APIServer) waitBootstrap(ctx context.Context) error {
 	return nil
 }
 
+// Pid is the kube-apiserver process's id (0 before it started), for
+// benchmarks that read its CPU time from /proc.
+func (s *APIServer) Pid() int {
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
 // LogTail returns the last n lines of kube-apiserver's output.
 func (s *APIServer) LogTail(n int) string {
 	data, err := os.ReadFile(s.LogFile)
