@@ -94,18 +94,18 @@ func BuildSnapshot(m *state.Model, node string) *Snapshot {
 			continue // validation keeps these out; never act on garbage
 		}
 		cidr = cidr.Masked()
-		pi := routes.PoolInfo{CIDR: cidr, IPIPMode: string(p.Spec.IPIPMode), VXLANMode: string(p.Spec.VXLANMode), Disabled: p.Spec.Disabled}
+		pi := routes.PoolInfo{CIDR: cidr, IPIPMode: p.Spec.IPIPMode, VXLANMode: p.Spec.VXLANMode, Disabled: p.Spec.Disabled}
 		s.Routes.Pools = append(s.Routes.Pools, pi)
 		poolCIDRs = append(poolCIDRs, cidr)
 		if p.Spec.NATOutgoing && !p.Spec.Disabled {
 			s.NAT.MasqPools = append(s.NAT.MasqPools, cidr)
 		}
 		if !p.Spec.Disabled {
-			s.IPIP = s.IPIP || encapOn(pi.IPIPMode)
+			s.IPIP = s.IPIP || pi.IPIPMode.On()
 			if cidr.Addr().Is4() {
-				s.VXLAN = s.VXLAN || encapOn(pi.VXLANMode)
+				s.VXLAN = s.VXLAN || pi.VXLANMode.On()
 			} else {
-				s.VXLANv6 = s.VXLANv6 || encapOn(pi.VXLANMode)
+				s.VXLANv6 = s.VXLANv6 || pi.VXLANMode.On()
 			}
 		}
 	}
@@ -174,8 +174,6 @@ func sortSnapshot(s *Snapshot) {
 		return cmp.Or(a.Ext.Compare(b.Ext), a.Int.Compare(b.Int))
 	})
 }
-
-func encapOn(mode string) bool { return mode == "Always" || mode == "CrossSubnet" }
 
 func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
