@@ -8,13 +8,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/opencalico/calicoctl/node/nat"
+	"github.com/opencalico/calicoctl/node/plan"
 	"github.com/opencalico/calicoctl/node/routes"
 	"github.com/opencalico/calicoctl/node/tunnel"
 )
@@ -41,6 +41,7 @@ type KernelDataplane struct {
 	tun    *tunnel.Manager
 	vteps  *tunnel.VTEPSyncer
 	nat    *nat.Syncer
+	probe  plan.Probe
 
 	mu        sync.Mutex
 	vxlanCfg  *tunnel.VXLANConfig // last ensured; nil = none
@@ -75,126 +76,108 @@ func NewKernelDataplane(opts KernelOptions) (*KernelDataplane, error) {
 			log.Warn("cannot enable forwarding", "sysctl", p, "error", err)
 		}
 	}
-	return &KernelDataplane{opts: opts, log: log, routes: rs, tun: tm, vteps: tm.NewVTEPSyncer(), nat: ns, ifindex: map[string]int{}}, nil
+	return &KernelDataplane{opts: opts, log: log, routes: rs, tun: tm, vteps: tm.NewVTEPSyncer(), nat: ns, probe: kernelProbe{tm}, ifindex: map[string]int{}}, nil
 }
 
-// Apply converges the kernel on the snapshot.
+// Apply converges the kernel on the snapshot: it learns the host facts,
+// computes the plan and hands each writer its slice.
 func (d *KernelDataplane) Apply(ctx context.Context, s *Snapshot) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	want := plan.Plan(s, d.facts(s))
 	var errs []error
-	d.checkIPIP(s) // before the MTUs: the pod MTU depends on it
-	mtus := d.mtus(s)
-	d.writeMTU(mtus.Pod)
-	if err := d.ensureVXLAN(ctx, s, mtus); err != nil {
+	d.writeTunnels(ctx, want.Tunnels)
+	if err := d.writeVXLAN(ctx, want.VXLAN); err != nil {
 		errs = append(errs, err)
 	}
-	d.ensureIPIP(ctx, s, mtus)
-
-	desired := routes.Compute(s.Routes, routes.Options{Logger: d.log})
-	if s.IPIP && d.ipipState != "ok" {
-		// No tunl0 on this kernel: routes through it cannot be written and
-		// would fail every round; leave them out (logged once above).
-		desired.Routes = slices.DeleteFunc(desired.Routes, func(r routes.Route) bool { return r.Dev == tunnel.IPIPDevice })
+	if err := d.writeRoutes(want.Routes); err != nil {
+		errs = append(errs, err)
 	}
-	var owned []netip.Prefix
-	for _, p := range s.Routes.Pools {
-		owned = append(owned, p.CIDR)
-	}
-	d.routes.SetOwnedCIDRs(owned)
-	d.noticeWorkloadLinks(s)
-	if err := d.routes.Apply(desired.Routes); err != nil {
-		errs = append(errs, fmt.Errorf("routes: %w", err))
-	}
-	if err := d.vteps.Apply(desired.FDB, desired.Neighbors); err != nil {
-		errs = append(errs, fmt.Errorf("vxlan peers: %w", err))
-	}
-	if err := d.nat.Apply(ctx, s.NAT); err != nil {
+	if err := d.nat.Apply(ctx, want.NAT); err != nil {
 		errs = append(errs, fmt.Errorf("nat: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
-// mtus derives tunnel MTUs from the interface carrying the node address.
-func (d *KernelDataplane) mtus(s *Snapshot) tunnel.TunnelMTUs {
-	host := 1500
-	if d.opts.NodeIP.IsValid() {
-		if m, _, err := d.tun.HostMTU(d.opts.NodeIP, nil); err == nil && m > 0 {
-			host = m
+// facts learns what the plan needs from the host: whether IPIP works (once,
+// when an enabled pool first uses it) and the MTU of the node's interface.
+func (d *KernelDataplane) facts(s *Snapshot) plan.HostFacts {
+	f := plan.HostFacts{NodeIP: d.opts.NodeIP}
+	if s.IPIP && d.ipipState == "" {
+		if ok, reason := d.probe.IPIPSupported(); ok {
+			d.ipipState = "ok"
+		} else {
+			d.ipipState = reason
+			d.log.Error("IPIP pools are configured but this kernel cannot make IPIP tunnels; IPIP routes are not programmed (VXLAN and unencapsulated pools keep working)", "reason", reason)
 		}
 	}
-	m := tunnel.MTUsFor(host, tunnel.Encaps{IPIP: s.IPIP && d.ipipState == "ok", VXLAN: s.VXLAN})
-	// Configured MTUs (FelixConfiguration vxlanMTU/ipipMTU, FELIX_*) win
-	// over the derived ones; the pod MTU follows them.
-	if s.Felix.VXLANMTU > 0 {
-		m.VXLAN = s.Felix.VXLANMTU
+	f.IPIP = d.ipipState == "ok"
+	if d.opts.NodeIP.IsValid() {
+		if m, err := d.probe.HostMTU(d.opts.NodeIP); err == nil && m > 0 {
+			f.HostMTU = m
+		}
 	}
-	if s.Felix.IPIPMTU > 0 {
-		m.IPIP = s.Felix.IPIPMTU
-	}
-	m.Pod = m.Host
-	if s.VXLAN && m.VXLAN < m.Pod {
-		m.Pod = m.VXLAN
-	}
-	if s.IPIP && d.ipipState == "ok" && m.IPIP < m.Pod {
-		m.Pod = m.IPIP
-	}
-	return m
+	return f
 }
 
-func (d *KernelDataplane) ensureVXLAN(ctx context.Context, s *Snapshot, mtus tunnel.TunnelMTUs) error {
-	if !s.VXLAN || !s.Local.IPv4VXLANTunnelAddr.IsValid() {
-		return nil // an unused device is left alone (routes through it are withdrawn)
-	}
-	cfg := tunnel.VXLANConfig{
-		ParentAddr: d.opts.NodeIP, MTU: mtus.VXLAN, MAC: s.Local.VXLANTunnelMACAddr,
-		VNI: s.Felix.VXLANVNI, Port: s.Felix.VXLANPort,
-		Addr: netip.PrefixFrom(s.Local.IPv4VXLANTunnelAddr, 32),
-	}
-	if d.vxlanCfg != nil && *d.vxlanCfg == cfg && !d.forceDev {
-		return nil
-	}
-	if err := d.tun.EnsureVXLAN(ctx, cfg); err != nil {
-		return fmt.Errorf("vxlan device: %w", err)
-	}
-	d.vxlanCfg = &cfg
-	d.forceDev = false
-	d.routes.LinkChanged(tunnel.VXLANDevice)
-	d.vteps.Resync()
-	return nil
+// kernelProbe is the plan.Probe of the current network namespace.
+type kernelProbe struct{ tun *tunnel.Manager }
+
+func (p kernelProbe) HostMTU(nodeIP netip.Addr) (int, error) {
+	m, _, err := p.tun.HostMTU(nodeIP, nil)
+	return m, err
 }
 
-// checkIPIP learns once whether this kernel can make IPIP tunnels.
-func (d *KernelDataplane) checkIPIP(s *Snapshot) {
-	if !s.IPIP || d.ipipState != "" {
+func (kernelProbe) IPIPSupported() (bool, string) { return tunnel.IPIPSupported() }
+
+var _ plan.Probe = kernelProbe{}
+
+// writeTunnels records the pod MTU and ensures tunl0 when the plan wants it.
+func (d *KernelDataplane) writeTunnels(ctx context.Context, want plan.TunnelSet) {
+	d.writeMTU(want.MTUs.Pod)
+	if want.IPIP == nil {
 		return
 	}
-	if ok, reason := tunnel.IPIPSupported(); ok {
-		d.ipipState = "ok"
-	} else {
-		d.ipipState = reason
-		d.log.Error("IPIP pools are configured but this kernel cannot make IPIP tunnels; IPIP routes are not programmed (VXLAN and unencapsulated pools keep working)", "reason", reason)
-	}
-}
-
-func (d *KernelDataplane) ensureIPIP(ctx context.Context, s *Snapshot, mtus tunnel.TunnelMTUs) {
-	if !s.IPIP || d.ipipState != "ok" {
-		return
-	}
-	cfg := tunnel.IPIPConfig{MTU: mtus.IPIP}
-	if s.Local.IPv4IPIPTunnelAddr.IsValid() {
-		cfg.Addr = netip.PrefixFrom(s.Local.IPv4IPIPTunnelAddr, 32)
-	}
-	if d.ipipCfg != nil && *d.ipipCfg == cfg && !d.forceIPIP {
+	if d.ipipCfg != nil && *d.ipipCfg == *want.IPIP && !d.forceIPIP {
 		return // unchanged: leave tunl0 and the routes through it alone
 	}
-	if err := d.tun.EnsureIPIP(ctx, cfg); err != nil {
+	if err := d.tun.EnsureIPIP(ctx, *want.IPIP); err != nil {
 		d.log.Warn("ipip device", "error", err)
 		return
 	}
+	cfg := *want.IPIP
 	d.ipipCfg = &cfg
 	d.forceIPIP = false
 	d.routes.LinkChanged(tunnel.IPIPDevice)
+}
+
+// writeVXLAN ensures vxlan.calico when the plan wants it, then the remote
+// VTEPs' FDB and neighbour entries.
+func (d *KernelDataplane) writeVXLAN(ctx context.Context, want plan.VXLANSet) error {
+	if dev := want.Device; dev != nil && (d.vxlanCfg == nil || *d.vxlanCfg != *dev || d.forceDev) {
+		if err := d.tun.EnsureVXLAN(ctx, *dev); err != nil {
+			return fmt.Errorf("vxlan device: %w", err)
+		}
+		cfg := *dev
+		d.vxlanCfg = &cfg
+		d.forceDev = false
+		d.routes.LinkChanged(tunnel.VXLANDevice)
+		d.vteps.Resync()
+	}
+	if err := d.vteps.Apply(want.FDB, want.Neighbors); err != nil {
+		return fmt.Errorf("vxlan peers: %w", err)
+	}
+	return nil
+}
+
+// writeRoutes converges the main table on the plan's routes.
+func (d *KernelDataplane) writeRoutes(want plan.RouteSet) error {
+	d.routes.SetOwnedCIDRs(want.Owned)
+	d.noticeWorkloadLinks(want.Links)
+	if err := d.routes.Apply(want.Routes); err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+	return nil
 }
 
 // writeMTU records the pod MTU for the CNI plugin when it changes.
@@ -227,20 +210,17 @@ func (d *KernelDataplane) IPIPStatus() string {
 
 // noticeWorkloadLinks tells the route syncer about workload devices that
 // appeared or were recreated since the last Apply.
-func (d *KernelDataplane) noticeWorkloadLinks(s *Snapshot) {
-	seen := map[string]bool{}
-	for _, w := range s.Routes.Workloads {
-		if seen[w.Iface] {
-			continue
-		}
-		seen[w.Iface] = true
+func (d *KernelDataplane) noticeWorkloadLinks(links []string) {
+	seen := make(map[string]bool, len(links))
+	for _, name := range links {
+		seen[name] = true
 		idx := 0
-		if l, err := netlink.LinkByName(w.Iface); err == nil {
+		if l, err := netlink.LinkByName(name); err == nil {
 			idx = l.Attrs().Index
 		}
-		if d.ifindex[w.Iface] != idx {
-			d.ifindex[w.Iface] = idx
-			d.routes.LinkChanged(w.Iface)
+		if d.ifindex[name] != idx {
+			d.ifindex[name] = idx
+			d.routes.LinkChanged(name)
 		}
 	}
 	for name := range d.ifindex {
