@@ -8,6 +8,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -50,9 +51,10 @@ type WriteFunc[T any] func(ctx context.Context, want T, full bool) error
 
 // Status is a reconciler's progress.
 type Status struct {
-	// Wanted is the generation of the last Set; Written the generation of
-	// the last successful write (0: none yet).
-	Wanted, Written uint64
+	// Wanted is the generation of the last Set; Attempted the generation
+	// of the last write attempt and Written of the last successful one (0:
+	// none yet).
+	Wanted, Attempted, Written uint64
 	// Failures counts consecutive failed writes; Err is the last one.
 	Failures int
 	Err      error
@@ -73,6 +75,7 @@ type Reconciler[T any] struct {
 	want     T
 	status   Status
 	full     bool
+	dirty    bool // Kick: write the current state again
 	watchers []chan struct{}
 }
 
@@ -103,14 +106,47 @@ func New[T any](cfg Config, write WriteFunc[T]) *Reconciler[T] {
 // Name is the writer's name.
 func (r *Reconciler[T]) Name() string { return r.cfg.Name }
 
-// Set hands the reconciler a new desired state. It never blocks: a state
-// not yet written is replaced.
-func (r *Reconciler[T]) Set(want T) {
+// Set hands the reconciler a new desired state and returns its
+// generation. It never blocks: a state not yet written is replaced.
+func (r *Reconciler[T]) Set(want T) uint64 {
 	r.mu.Lock()
 	r.want = want
 	r.status.Wanted++
+	gen := r.status.Wanted
 	r.mu.Unlock()
 	r.poke()
+	return gen
+}
+
+// Kick asks for the current state to be written again (not in full):
+// something the writer depends on changed, such as a device it routes
+// through being recreated.
+func (r *Reconciler[T]) Kick() {
+	r.mu.Lock()
+	r.dirty = true
+	r.mu.Unlock()
+	r.poke()
+}
+
+// Wait blocks until generation gen (or a later one) is written, and
+// returns nil; or until a write attempt of it fails, and returns that
+// error; or until ctx ends.
+func (r *Reconciler[T]) Wait(ctx context.Context, gen uint64) error {
+	for {
+		ch := r.Changed()
+		st := r.Status()
+		switch {
+		case st.Written >= gen:
+			return nil
+		case st.Attempted >= gen && st.Err != nil:
+			return st.Err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: waiting for the write: %w", r.cfg.Name, ctx.Err())
+		case <-ch:
+		}
+	}
 }
 
 // Resync asks for a full rewrite of the current desired state.
@@ -182,13 +218,13 @@ func (r *Reconciler[T]) Run(ctx context.Context) error {
 		}
 		r.mu.Lock()
 		want, gen, full := r.want, r.status.Wanted, r.full
-		due := gen > 0 && (full || gen != r.status.Written || r.status.Err != nil)
+		due := gen > 0 && (full || r.dirty || gen != r.status.Written || r.status.Err != nil)
 		if !due || retry != nil {
 			// Nothing new, or a retry is scheduled: it writes the latest state.
 			r.mu.Unlock()
 			continue
 		}
-		r.full = false // taken; a Resync arriving during the write asks again
+		r.full, r.dirty = false, false // taken; a Resync or Kick during the write asks again
 		r.mu.Unlock()
 		err := r.write(ctx, want, full)
 		if ctx.Err() != nil {
@@ -196,6 +232,7 @@ func (r *Reconciler[T]) Run(ctx context.Context) error {
 		}
 		r.mu.Lock()
 		st := &r.status
+		st.Attempted = gen
 		if err == nil {
 			if st.Failures > 0 {
 				r.log.Info("writer back in sync", "after_failures", st.Failures)

@@ -241,6 +241,39 @@ func TestBlockedWriterDoesNotBlockAnother(t *testing.T) {
 	}
 }
 
+func TestKickAndWait(t *testing.T) {
+	w := newFakeWriter()
+	r := New(Config{Name: "test", Debounce: -1, Resync: -1, BackoffBase: time.Hour}, w.write)
+	start(t, r)
+
+	gen := r.Set(1)
+	waited := make(chan error, 1)
+	go func() { waited <- r.Wait(context.Background(), gen) }()
+	w.expect(t, call{1, true}, nil)
+	if err := <-waited; err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	if err := r.Wait(context.Background(), gen); err != nil {
+		t.Fatalf("Wait for a written generation = %v", err)
+	}
+	// Kick rewrites the same state, not in full.
+	r.Kick()
+	w.expect(t, call{1, false}, nil)
+
+	boom := errors.New("boom")
+	gen = r.Set(2)
+	go func() { waited <- r.Wait(context.Background(), gen) }()
+	w.expect(t, call{2, false}, boom)
+	if err := <-waited; !errors.Is(err, boom) {
+		t.Fatalf("Wait after a failed write = %v, want boom", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Wait(ctx, r.Set(3)); !errors.Is(err, context.Canceled) && !errors.Is(err, boom) {
+		t.Fatalf("Wait with a cancelled context = %v", err)
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	c := Config{BackoffBase: time.Second, BackoffMax: 30 * time.Second}
 	for failures, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second,
