@@ -21,8 +21,11 @@ import (
 )
 
 // Dataplane programs the kernel from a snapshot. Apply must be idempotent
-// and converge (adopting what is already there); Close releases handles but
-// leaves the dataplane in place so a restart drops no traffic.
+// and converge (adopting what is already there); the kernel one computes
+// the plan (node/plan) and hands each writer its slice. Resync asks for a
+// full rewrite now (writers also resync periodically on their own). Close
+// stops the writers but leaves the dataplane in place so a restart drops no
+// traffic.
 type Dataplane interface {
 	Apply(ctx context.Context, s *Snapshot) error
 	Resync()
@@ -51,7 +54,9 @@ type Config struct {
 	// ApplyInterval is the least time between two applies: a burst of
 	// events is coalesced into one (default 100ms).
 	ApplyInterval time.Duration
-	// ResyncInterval forces a full kernel resync (default 90s, Felix's
+	// ResyncInterval is each kernel writer's full-resync period and how
+	// often the plan is recomputed without a datastore change, picking up
+	// host changes such as the MTU (default 90s, Felix's
 	// routeRefreshInterval).
 	ResyncInterval time.Duration
 	// Health serves /liveness and /readiness; nil builds one from Env
@@ -95,9 +100,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	alloc := ipam.New(cfg.IPAM, ipam.PoolsFromDatastore(cfg.Datastore), ipam.WithLogger(log))
 
+	hs, err := healthServer(cfg)
+	if err != nil {
+		return err
+	}
 	dp := cfg.Dataplane
 	if dp == nil {
-		kdp, err := NewKernelDataplane(KernelOptions{NodeName: cfg.NodeName, NodeIP: res.IPv4.Addr(), MTUFile: cfg.MTUFile, Logger: log})
+		kdp, err := NewKernelDataplane(KernelOptions{NodeName: cfg.NodeName, NodeIP: res.IPv4.Addr(), MTUFile: cfg.MTUFile,
+			Resync: cfg.ResyncInterval, Health: hs, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -105,10 +115,6 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer dp.Close()
 
-	hs, err := healthServer(cfg)
-	if err != nil {
-		return err
-	}
 	var ready *health.Reporter
 	if hs != nil {
 		ready = hs.Register("dataplane", health.Reports{Live: true, Ready: true}, 10*cfg.SyncInterval+30*time.Second)
@@ -158,8 +164,8 @@ type connectivity interface {
 // syncLoop applies a snapshot built from the follower's model whenever the
 // model changed (at most every ApplyInterval under a burst of events),
 // keeps the tunnel addresses right (writing only when the model says they
-// are not), and forces a full kernel resync every ResyncInterval without
-// reading the datastore. While the follower is out of step with the
+// are not), and recomputes the plan every ResyncInterval without reading
+// the datastore (the writers resync the kernel on their own). While the follower is out of step with the
 // datastore (an outage) nothing is applied: the last programmed state stays
 // and readiness reports why.
 func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, f *state.Follower, c *client.Client, alloc *ipam.Allocator, dp Dataplane, ready *health.Reporter, log *slog.Logger) error {
@@ -199,7 +205,6 @@ func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, f *state.
 		case <-heartbeat.C:
 			// Readiness is refreshed from local state only.
 		case <-resyncTick.C:
-			dp.Resync()
 			applied = false
 		case <-retry.C:
 			applied = false

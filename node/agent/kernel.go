@@ -5,16 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
+	"time"
 
-	"github.com/vishvananda/netlink"
-
+	"github.com/opencalico/calicoctl/node/health"
 	"github.com/opencalico/calicoctl/node/nat"
 	"github.com/opencalico/calicoctl/node/plan"
+	"github.com/opencalico/calicoctl/node/reconcile"
 	"github.com/opencalico/calicoctl/node/routes"
 	"github.com/opencalico/calicoctl/node/tunnel"
 )
@@ -29,43 +29,66 @@ type KernelOptions struct {
 	// MTUFile receives the pod MTU for the CNI plugin (default
 	// /var/lib/calico/mtu, as calico-node; "-" disables).
 	MTUFile string
-	Logger  *slog.Logger
+	// Resync is each writer's full-resync period (default 90s, Felix's
+	// routeRefreshInterval).
+	Resync time.Duration
+	// Debounce is how long a writer lets a burst of changes settle (default
+	// 100ms).
+	Debounce time.Duration
+	// Health receives one component per writer (dataplane-routes, ...);
+	// nil: none.
+	Health *health.Server
+	Logger *slog.Logger
 }
 
-// KernelDataplane writes routes (netlink), tunnel devices, VXLAN peers and
-// NAT (nftables) in the current network namespace.
+// KernelDataplane programs the current network namespace. Apply computes
+// the plan (node/plan) and hands each writer its slice; the writers (routes,
+// VXLAN, tunnels and MTU, NAT) are reconcilers (node/reconcile), each in its
+// own goroutine, so a slow or failing writer never delays another.
 type KernelDataplane struct {
-	opts   KernelOptions
-	log    *slog.Logger
-	routes *routes.Syncer
-	tun    *tunnel.Manager
-	vteps  *tunnel.VTEPSyncer
-	nat    *nat.Syncer
-	probe  plan.Probe
+	opts  KernelOptions
+	log   *slog.Logger
+	probe plan.Probe
+
+	routeW *routeWriter
+	vxlanW *vxlanWriter
+	tunW   *tunnelWriter
+	natW   *natWriter
+
+	routesR *reconcile.Reconciler[routeInput]
+	vxlanR  *reconcile.Reconciler[plan.VXLANSet]
+	tunR    *reconcile.Reconciler[plan.TunnelSet]
+	natR    *reconcile.Reconciler[nat.Desired]
 
 	mu        sync.Mutex
-	vxlanCfg  *tunnel.VXLANConfig // last ensured; nil = none
-	ipipState string              // "", "ok", or the reason it is unsupported
-	ifindex   map[string]int      // workload device -> ifindex last seen
-	forceDev  bool
-	ipipCfg   *tunnel.IPIPConfig // last ensured; nil = none
-	forceIPIP bool
-	podMTU    int // last written to MTUFile
+	ipipState string // "", "ok", or the reason IPIP is unsupported
+	routeIn   routeInput
+	synced    bool // every writer has written a plan once
+
+	stop func()
+	done sync.WaitGroup
 }
 
-// NewKernelDataplane opens the netlink handles and the NAT table writer.
+// NewKernelDataplane opens the netlink handles and the NAT table writer and
+// starts the writers; Close stops them.
 func NewKernelDataplane(opts KernelOptions) (*KernelDataplane, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	if opts.Resync <= 0 {
+		opts.Resync = reconcile.DefaultResync
+	}
 	rs, err := routes.NewSyncer(routes.SyncerOptions{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("route syncer: %w", err)
 	}
-	tm, err := tunnel.New(tunnel.Options{Logger: log})
-	if err != nil {
-		return nil, err
+	// One netlink handle per goroutine using it.
+	var tms [3]*tunnel.Manager
+	for i := range tms {
+		if tms[i], err = tunnel.New(tunnel.Options{Logger: log}); err != nil {
+			return nil, err
+		}
 	}
 	ns, err := nat.NewSyncer(nat.Config{Table: opts.NATTable}, nat.WithLogger(log))
 	if err != nil {
@@ -76,27 +99,88 @@ func NewKernelDataplane(opts KernelOptions) (*KernelDataplane, error) {
 			log.Warn("cannot enable forwarding", "sysctl", p, "error", err)
 		}
 	}
-	return &KernelDataplane{opts: opts, log: log, routes: rs, tun: tm, vteps: tm.NewVTEPSyncer(), nat: ns, probe: kernelProbe{tm}, ifindex: map[string]int{}}, nil
+	d := &KernelDataplane{opts: opts, log: log, probe: kernelProbe{tms[0]}}
+	d.routeW = &routeWriter{routes: rs, ifindex: map[string]int{}}
+	d.vxlanW = &vxlanWriter{tun: tms[1], vteps: tms[1].NewVTEPSyncer(), routes: rs}
+	d.tunW = &tunnelWriter{tun: tms[2], routes: rs, mtuFile: opts.MTUFile, log: log}
+	d.natW = &natWriter{nat: ns}
+
+	cfg := func(name string) reconcile.Config {
+		c := reconcile.Config{Name: name, Debounce: opts.Debounce, Resync: opts.Resync, Logger: log}
+		if opts.Health != nil {
+			// A writer reports at least every resync period.
+			c.Health = opts.Health.Register("dataplane-"+name, health.Reports{Live: true, Ready: true}, 2*opts.Resync+30*time.Second)
+		}
+		return c
+	}
+	d.routesR = reconcile.New(cfg("routes"), d.routeW.write)
+	d.vxlanR = reconcile.New(cfg("vxlan"), d.vxlanW.write)
+	d.tunR = reconcile.New(cfg("tunnels"), d.tunW.write)
+	d.natR = reconcile.New(cfg("nat"), d.natW.write)
+	// A recreated device loses its routes: the route writer writes them again.
+	d.vxlanW.linkChanged = d.routesR.Kick
+	d.tunW.linkChanged = d.routesR.Kick
+
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stop = cancel
+	for _, run := range []func(context.Context) error{d.routesR.Run, d.vxlanR.Run, d.tunR.Run, d.natR.Run} {
+		d.done.Add(1)
+		go func() {
+			defer d.done.Done()
+			_ = run(ctx) // returns when ctx ends
+		}()
+	}
+	return d, nil
 }
 
-// Apply converges the kernel on the snapshot: it learns the host facts,
-// computes the plan and hands each writer its slice.
+// Apply learns the host facts, computes the plan and hands each writer its
+// slice. Until every writer has written a plan once it waits for them and
+// returns their errors (so "in sync" means programmed); afterwards it
+// returns at once and the writers retry and report health on their own.
 func (d *KernelDataplane) Apply(ctx context.Context, s *Snapshot) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	want := plan.Plan(s, d.facts(s))
-	var errs []error
-	d.writeTunnels(ctx, want.Tunnels)
-	if err := d.writeVXLAN(ctx, want.VXLAN); err != nil {
-		errs = append(errs, err)
+	d.routeIn = d.routeIn.with(routes.SourcePlan, want.Routes.Routes)
+	d.routeIn.owned, d.routeIn.links = want.Routes.Owned, want.Routes.Links
+	d.routesR.Set(d.routeIn)
+	synced := d.synced
+	d.mu.Unlock()
+
+	vxlanGen, tunGen, natGen := d.vxlanR.Set(want.VXLAN), d.tunR.Set(want.Tunnels), d.natR.Set(want.NAT)
+	if synced {
+		return nil
 	}
-	if err := d.writeRoutes(want.Routes); err != nil {
-		errs = append(errs, err)
+	// The first time, devices first: routes through a device that does not
+	// exist yet wait for it, so the routes are handed over again once the
+	// devices are there and "in sync" means all of it is programmed.
+	errs := []error{d.vxlanR.Wait(ctx, vxlanGen), d.tunR.Wait(ctx, tunGen), d.natR.Wait(ctx, natGen)}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
-	if err := d.nat.Apply(ctx, want.NAT); err != nil {
-		errs = append(errs, fmt.Errorf("nat: %w", err))
+	d.mu.Lock()
+	routeGen := d.routesR.Set(d.routeIn)
+	d.mu.Unlock()
+	if err := d.routesR.Wait(ctx, routeGen); err != nil {
+		return err
 	}
-	return errors.Join(errs...)
+	d.mu.Lock()
+	d.synced = true
+	d.mu.Unlock()
+	return nil
+}
+
+// SetRoutes replaces the routes of one source other than the plan (BGP):
+// the route writer merges all sources, the plan winning a destination.
+// Routes carry the source's protocol; the writer removes only routes it
+// owns.
+func (d *KernelDataplane) SetRoutes(source string, rs []routes.Route) {
+	if source == routes.SourcePlan {
+		return // the plan's routes come from Apply
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.routeIn = d.routeIn.with(source, rs)
+	d.routesR.Set(d.routeIn)
 }
 
 // facts learns what the plan needs from the host: whether IPIP works (once,
@@ -132,75 +216,6 @@ func (kernelProbe) IPIPSupported() (bool, string) { return tunnel.IPIPSupported(
 
 var _ plan.Probe = kernelProbe{}
 
-// writeTunnels records the pod MTU and ensures tunl0 when the plan wants it.
-func (d *KernelDataplane) writeTunnels(ctx context.Context, want plan.TunnelSet) {
-	d.writeMTU(want.MTUs.Pod)
-	if want.IPIP == nil {
-		return
-	}
-	if d.ipipCfg != nil && *d.ipipCfg == *want.IPIP && !d.forceIPIP {
-		return // unchanged: leave tunl0 and the routes through it alone
-	}
-	if err := d.tun.EnsureIPIP(ctx, *want.IPIP); err != nil {
-		d.log.Warn("ipip device", "error", err)
-		return
-	}
-	cfg := *want.IPIP
-	d.ipipCfg = &cfg
-	d.forceIPIP = false
-	d.routes.LinkChanged(tunnel.IPIPDevice)
-}
-
-// writeVXLAN ensures vxlan.calico when the plan wants it, then the remote
-// VTEPs' FDB and neighbour entries.
-func (d *KernelDataplane) writeVXLAN(ctx context.Context, want plan.VXLANSet) error {
-	if dev := want.Device; dev != nil && (d.vxlanCfg == nil || *d.vxlanCfg != *dev || d.forceDev) {
-		if err := d.tun.EnsureVXLAN(ctx, *dev); err != nil {
-			return fmt.Errorf("vxlan device: %w", err)
-		}
-		cfg := *dev
-		d.vxlanCfg = &cfg
-		d.forceDev = false
-		d.routes.LinkChanged(tunnel.VXLANDevice)
-		d.vteps.Resync()
-	}
-	if err := d.vteps.Apply(want.FDB, want.Neighbors); err != nil {
-		return fmt.Errorf("vxlan peers: %w", err)
-	}
-	return nil
-}
-
-// writeRoutes converges the main table on the plan's routes.
-func (d *KernelDataplane) writeRoutes(want plan.RouteSet) error {
-	d.routes.SetOwnedCIDRs(want.Owned)
-	d.noticeWorkloadLinks(want.Links)
-	if err := d.routes.Apply(want.Routes); err != nil {
-		return fmt.Errorf("routes: %w", err)
-	}
-	return nil
-}
-
-// writeMTU records the pod MTU for the CNI plugin when it changes.
-func (d *KernelDataplane) writeMTU(mtu int) {
-	path := d.opts.MTUFile
-	if path == "" {
-		path = "/var/lib/calico/mtu"
-	}
-	if path == "-" || mtu == d.podMTU {
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		d.log.Warn("cannot write the pod MTU file", "path", path, "error", err)
-		return
-	}
-	if err := os.WriteFile(path, []byte(strconv.Itoa(mtu)), 0o644); err != nil {
-		d.log.Warn("cannot write the pod MTU file", "path", path, "error", err)
-		return
-	}
-	d.podMTU = mtu
-	d.log.Info("pod MTU", "mtu", mtu, "file", path)
-}
-
 // IPIPStatus is "" (not needed yet), "ok", or why IPIP is unavailable.
 func (d *KernelDataplane) IPIPStatus() string {
 	d.mu.Lock()
@@ -208,40 +223,38 @@ func (d *KernelDataplane) IPIPStatus() string {
 	return d.ipipState
 }
 
-// noticeWorkloadLinks tells the route syncer about workload devices that
-// appeared or were recreated since the last Apply.
-func (d *KernelDataplane) noticeWorkloadLinks(links []string) {
-	seen := make(map[string]bool, len(links))
-	for _, name := range links {
-		seen[name] = true
-		idx := 0
-		if l, err := netlink.LinkByName(name); err == nil {
-			idx = l.Attrs().Index
-		}
-		if d.ifindex[name] != idx {
-			d.ifindex[name] = idx
-			d.routes.LinkChanged(name)
-		}
-	}
-	for name := range d.ifindex {
-		if !seen[name] {
-			delete(d.ifindex, name)
-		}
-	}
-}
-
-// Resync re-reads the kernel on the next Apply.
+// Resync asks every writer for a full rewrite now (each also does one
+// every Resync period on its own).
 func (d *KernelDataplane) Resync() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.routes.Resync(); err != nil {
-		d.log.Warn("route resync", "error", err)
-	}
-	d.vteps.Resync()
-	d.nat.ForceResync()
-	d.forceDev = true
-	d.forceIPIP = true
+	d.routesR.Resync()
+	d.vxlanR.Resync()
+	d.tunR.Resync()
+	d.natR.Resync()
 }
 
-// Close leaves everything programmed (a restarted agent adopts it).
-func (d *KernelDataplane) Close() error { return nil }
+// Close stops the writers and leaves everything programmed (a restarted
+// agent adopts it).
+func (d *KernelDataplane) Close() error {
+	d.stop()
+	d.done.Wait()
+	return nil
+}
+
+// routeInput is the route writer's desired state: routes by source, and
+// the plan's owned pool CIDRs and workload devices.
+type routeInput struct {
+	sources map[string][]routes.Route
+	owned   []netip.Prefix
+	links   []string
+}
+
+// with returns a copy of in with source's routes replaced (the reconciler
+// may hold the previous value).
+func (in routeInput) with(source string, rs []routes.Route) routeInput {
+	in.sources = maps.Clone(in.sources)
+	if in.sources == nil {
+		in.sources = map[string][]routes.Route{}
+	}
+	in.sources[source] = rs
+	return in
+}
