@@ -50,11 +50,6 @@ type KernelDataplane struct {
 	log   *slog.Logger
 	probe plan.Probe
 
-	routeW *routeWriter
-	vxlanW *vxlanWriter
-	tunW   *tunnelWriter
-	natW   *natWriter
-
 	routesR *reconcile.Reconciler[routeInput]
 	vxlanR  *reconcile.Reconciler[plan.VXLANSet]
 	tunR    *reconcile.Reconciler[plan.TunnelSet]
@@ -99,12 +94,30 @@ func NewKernelDataplane(opts KernelOptions) (*KernelDataplane, error) {
 			log.Warn("cannot enable forwarding", "sysctl", p, "error", err)
 		}
 	}
-	d := &KernelDataplane{opts: opts, log: log, probe: kernelProbe{tms[0]}}
-	d.routeW = &routeWriter{routes: rs, ifindex: map[string]int{}}
-	d.vxlanW = &vxlanWriter{tun: tms[1], vteps: tms[1].NewVTEPSyncer(), routes: rs}
-	d.tunW = &tunnelWriter{tun: tms[2], routes: rs, mtuFile: opts.MTUFile, log: log}
-	d.natW = &natWriter{nat: ns}
+	var d *KernelDataplane
+	// A recreated device loses its routes: the route writer writes them again.
+	kickRoutes := func() { d.routesR.Kick() }
+	w := writeFuncs{
+		routes:  (&routeWriter{routes: rs, ifindex: map[string]int{}}).write,
+		vxlan:   (&vxlanWriter{tun: tms[1], vteps: tms[1].NewVTEPSyncer(), routes: rs, linkChanged: kickRoutes}).write,
+		tunnels: (&tunnelWriter{tun: tms[2], routes: rs, mtuFile: opts.MTUFile, log: log, linkChanged: kickRoutes}).write,
+		nat:     (&natWriter{nat: ns}).write,
+	}
+	d = startDataplane(opts, log, kernelProbe{tms[0]}, w)
+	return d, nil
+}
 
+// writeFuncs are the four kernel writers.
+type writeFuncs struct {
+	routes  reconcile.WriteFunc[routeInput]
+	vxlan   reconcile.WriteFunc[plan.VXLANSet]
+	tunnels reconcile.WriteFunc[plan.TunnelSet]
+	nat     reconcile.WriteFunc[nat.Desired]
+}
+
+// startDataplane starts one reconciler per writer.
+func startDataplane(opts KernelOptions, log *slog.Logger, probe plan.Probe, w writeFuncs) *KernelDataplane {
+	d := &KernelDataplane{opts: opts, log: log, probe: probe}
 	cfg := func(name string) reconcile.Config {
 		c := reconcile.Config{Name: name, Debounce: opts.Debounce, Resync: opts.Resync, Logger: log}
 		if opts.Health != nil {
@@ -113,13 +126,10 @@ func NewKernelDataplane(opts KernelOptions) (*KernelDataplane, error) {
 		}
 		return c
 	}
-	d.routesR = reconcile.New(cfg("routes"), d.routeW.write)
-	d.vxlanR = reconcile.New(cfg("vxlan"), d.vxlanW.write)
-	d.tunR = reconcile.New(cfg("tunnels"), d.tunW.write)
-	d.natR = reconcile.New(cfg("nat"), d.natW.write)
-	// A recreated device loses its routes: the route writer writes them again.
-	d.vxlanW.linkChanged = d.routesR.Kick
-	d.tunW.linkChanged = d.routesR.Kick
+	d.routesR = reconcile.New(cfg("routes"), w.routes)
+	d.vxlanR = reconcile.New(cfg("vxlan"), w.vxlan)
+	d.tunR = reconcile.New(cfg("tunnels"), w.tunnels)
+	d.natR = reconcile.New(cfg("nat"), w.nat)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	d.stop = cancel
@@ -130,7 +140,7 @@ func NewKernelDataplane(opts KernelOptions) (*KernelDataplane, error) {
 			_ = run(ctx) // returns when ctx ends
 		}()
 	}
-	return d, nil
+	return d
 }
 
 // Apply learns the host facts, computes the plan and hands each writer its
