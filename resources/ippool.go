@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -27,6 +28,46 @@ const (
 	EncapAlways      EncapMode = "Always"
 	EncapCrossSubnet EncapMode = "CrossSubnet"
 )
+
+// ParseEncapMode accepts the spellings of a mode seen in environment
+// variables and older manifests, case-insensitive: "" and "off" mean Never,
+// "cross-subnet" means CrossSubnet.
+func ParseEncapMode(s string) (EncapMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "off", "never":
+		return EncapNever, nil
+	case "always":
+		return EncapAlways, nil
+	case "crosssubnet", "cross-subnet":
+		return EncapCrossSubnet, nil
+	}
+	return "", fmt.Errorf("encapsulation mode %q: must be Always, CrossSubnet or Never", s)
+}
+
+// Normal is m in its canonical spelling; anything unknown is Never.
+func (m EncapMode) Normal() EncapMode {
+	n, err := ParseEncapMode(string(m))
+	if err != nil {
+		return EncapNever
+	}
+	return n
+}
+
+// On reports whether the mode encapsulates some traffic: Always or
+// CrossSubnet (in any accepted spelling).
+func (m EncapMode) On() bool { return m.Normal() != EncapNever }
+
+// Encaps reports whether traffic to a node is encapsulated under mode m:
+// always for Always, only across subnets for CrossSubnet.
+func (m EncapMode) Encaps(sameSubnet bool) bool {
+	switch m.Normal() {
+	case EncapAlways:
+		return true
+	case EncapCrossSubnet:
+		return !sameSubnet
+	}
+	return false
+}
 
 // IPPoolAllowedUse is one purpose a pool may serve.
 type IPPoolAllowedUse string

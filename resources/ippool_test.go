@@ -180,3 +180,33 @@ spec:
 		}
 	})
 }
+
+func TestEncapMode(t *testing.T) {
+	tests := []struct {
+		mode                 EncapMode
+		on, sameSub, crossSu bool
+	}{
+		{"", false, false, false},
+		{EncapNever, false, false, false},
+		{"off", false, false, false},
+		{EncapAlways, true, true, true},
+		{"always", true, true, true},
+		{EncapCrossSubnet, true, false, true},
+		{"cross-subnet", true, false, true},
+		{"Sometimes", false, false, false},
+	}
+	for _, tt := range tests {
+		if got := tt.mode.On(); got != tt.on {
+			t.Errorf("%q.On() = %v, want %v", tt.mode, got, tt.on)
+		}
+		if got := tt.mode.Encaps(true); got != tt.sameSub {
+			t.Errorf("%q.Encaps(same subnet) = %v, want %v", tt.mode, got, tt.sameSub)
+		}
+		if got := tt.mode.Encaps(false); got != tt.crossSu {
+			t.Errorf("%q.Encaps(other subnet) = %v, want %v", tt.mode, got, tt.crossSu)
+		}
+	}
+	if _, err := ParseEncapMode("Sometimes"); err == nil {
+		t.Error("ParseEncapMode(Sometimes) accepted")
+	}
+}

@@ -87,7 +87,7 @@ func (o *NodeCheckSystemOptions) ipipPools(ctx context.Context) ([]string, error
 	var out []string
 	for _, r := range list.Items {
 		p := r.(*resources.IPPool)
-		if !p.Spec.Disabled && (p.Spec.IPIPMode == resources.EncapAlways || p.Spec.IPIPMode == resources.EncapCrossSubnet) {
+		if !p.Spec.Disabled && p.Spec.IPIPMode.On() {
 			out = append(out, p.Name)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -16,13 +17,17 @@ import (
 	"github.com/opencalico/calicoctl/node/autodetect"
 	"github.com/opencalico/calicoctl/node/config"
 	"github.com/opencalico/calicoctl/node/health"
+	"github.com/opencalico/calicoctl/node/reconcile"
 	"github.com/opencalico/calicoctl/node/startup"
 	"github.com/opencalico/calicoctl/node/state"
 )
 
 // Dataplane programs the kernel from a snapshot. Apply must be idempotent
-// and converge (adopting what is already there); Close releases handles but
-// leaves the dataplane in place so a restart drops no traffic.
+// and converge (adopting what is already there); the kernel one computes
+// the plan (node/plan) and hands each writer its slice. Resync asks for a
+// full rewrite now (writers also resync periodically on their own). Close
+// stops the writers but leaves the dataplane in place so a restart drops no
+// traffic.
 type Dataplane interface {
 	Apply(ctx context.Context, s *Snapshot) error
 	Resync()
@@ -51,7 +56,9 @@ type Config struct {
 	// ApplyInterval is the least time between two applies: a burst of
 	// events is coalesced into one (default 100ms).
 	ApplyInterval time.Duration
-	// ResyncInterval forces a full kernel resync (default 90s, Felix's
+	// ResyncInterval is each kernel writer's full-resync period and how
+	// often the plan is recomputed without a datastore change, picking up
+	// host changes such as the MTU (default 90s, Felix's
 	// routeRefreshInterval).
 	ResyncInterval time.Duration
 	// Health serves /liveness and /readiness; nil builds one from Env
@@ -95,9 +102,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	alloc := ipam.New(cfg.IPAM, ipam.PoolsFromDatastore(cfg.Datastore), ipam.WithLogger(log))
 
+	hs, err := healthServer(cfg)
+	if err != nil {
+		return err
+	}
 	dp := cfg.Dataplane
 	if dp == nil {
-		kdp, err := NewKernelDataplane(KernelOptions{NodeName: cfg.NodeName, NodeIP: res.IPv4.Addr(), MTUFile: cfg.MTUFile, Logger: log})
+		kdp, err := NewKernelDataplane(KernelOptions{NodeName: cfg.NodeName, NodeIP: res.IPv4.Addr(), MTUFile: cfg.MTUFile,
+			Resync: cfg.ResyncInterval, Health: hs, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -105,10 +117,6 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer dp.Close()
 
-	hs, err := healthServer(cfg)
-	if err != nil {
-		return err
-	}
 	var ready *health.Reporter
 	if hs != nil {
 		ready = hs.Register("dataplane", health.Reports{Live: true, Ready: true}, 10*cfg.SyncInterval+30*time.Second)
@@ -123,14 +131,26 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	l := &loop{cfg: cfg, felixEnv: felixEnv, f: follower, dp: dp, ready: ready, log: log, changes: newBroadcast()}
+	// The tunnel addresses are a writer of their own (to the datastore):
+	// once the first sync is done, a slow datastore write never delays the
+	// kernel writers.
+	tcfg := reconcile.Config{Name: "tunnel-addresses", Resync: -1, BackoffBase: cfg.SyncInterval, Logger: log}
+	if hs != nil {
+		tcfg.Health = hs.Register("tunnel-addresses", health.Reports{Live: true, Ready: true}, 0)
+	}
+	l.tunnels = reconcile.New(tcfg, func(ctx context.Context, _ uint64, _ bool) error {
+		return l.ensureTunnels(ctx, c, alloc)
+	})
+
 	g, ctx := errgroup.WithContext(ctx)
 	if hs != nil {
 		g.Go(func() error { return hs.Run(ctx) })
 	}
 	g.Go(func() error { return follower.Run(ctx) })
-	g.Go(func() error {
-		return syncLoop(ctx, cfg, felixEnv, follower, c, alloc, dp, ready, log)
-	})
+	g.Go(func() error { return l.changes.relay(ctx, follower) })
+	g.Go(func() error { return l.tunnels.Run(ctx) })
+	g.Go(func() error { return l.run(ctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -155,14 +175,65 @@ type connectivity interface {
 	WatchConnectivity(ctx context.Context, report func(up bool))
 }
 
-// syncLoop applies a snapshot built from the follower's model whenever the
+// loop is the agent's main loop and what it drives.
+type loop struct {
+	cfg      Config
+	felixEnv FelixSettings
+	f        *state.Follower
+	dp       Dataplane
+	ready    *health.Reporter
+	log      *slog.Logger
+	// tunnels settles the node's tunnel addresses; its input is the model
+	// version that found them unsettled.
+	tunnels *reconcile.Reconciler[uint64]
+	// changes relays the follower's change signal to both the loop and the
+	// tunnel writer (the follower's channel has a single consumer).
+	changes *broadcast
+}
+
+// broadcast wakes every waiter on each notify: C returns a channel closed
+// by the next notify.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newBroadcast() *broadcast { return &broadcast{ch: make(chan struct{})} }
+
+func (b *broadcast) C() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	close(b.ch)
+	b.ch = make(chan struct{})
+}
+
+// relay forwards the follower's change signal until ctx ends.
+func (b *broadcast) relay(ctx context.Context, f *state.Follower) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-f.Changed():
+			b.notify()
+		}
+	}
+}
+
+// run applies a snapshot built from the follower's model whenever the
 // model changed (at most every ApplyInterval under a burst of events),
 // keeps the tunnel addresses right (writing only when the model says they
-// are not), and forces a full kernel resync every ResyncInterval without
-// reading the datastore. While the follower is out of step with the
-// datastore (an outage) nothing is applied: the last programmed state stays
-// and readiness reports why.
-func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, f *state.Follower, c *client.Client, alloc *ipam.Allocator, dp Dataplane, ready *health.Reporter, log *slog.Logger) error {
+// are not), and recomputes the plan every ResyncInterval without reading
+// the datastore (the writers resync the kernel on their own). While the
+// follower is out of step with the datastore (an outage) nothing is
+// applied: the last programmed state stays and readiness reports why.
+func (l *loop) run(ctx context.Context) error {
+	cfg, f, ready, log := l.cfg, l.f, l.ready, l.log
 	heartbeat := time.NewTicker(cfg.SyncInterval)
 	defer heartbeat.Stop()
 	resyncTick := time.NewTicker(cfg.ResyncInterval)
@@ -191,19 +262,20 @@ func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, f *state.
 	}
 	retry := time.NewTimer(0)
 	<-retry.C
+	changed := l.changes.C()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-f.Changed():
+		case <-changed:
 		case <-heartbeat.C:
 			// Readiness is refreshed from local state only.
 		case <-resyncTick.C:
-			dp.Resync()
 			applied = false
 		case <-retry.C:
 			applied = false
 		}
+		changed = l.changes.C() // before reading: a later change closes it
 		st := f.Status()
 		if !st.Synced {
 			if signalled && !outage {
@@ -232,7 +304,7 @@ func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, f *state.
 			}
 		}
 		lastApply = time.Now()
-		v, err := syncOnce(ctx, cfg, felixEnv, f, !tunnelsDone, c, alloc, dp, log)
+		v, err := l.once(ctx, !tunnelsDone)
 		switch {
 		case err == nil:
 			tunnelsDone, applied, version = true, true, v
@@ -262,41 +334,55 @@ func syncLoop(ctx context.Context, cfg Config, felixEnv FelixSettings, f *state.
 	}
 }
 
-// syncOnce settles the tunnel addresses if the model says they need it (or
-// force), then applies the snapshot of the model; it returns the model
-// version it applied.
-func syncOnce(ctx context.Context, cfg Config, felixEnv FelixSettings, f *state.Follower, force bool, c *client.Client, alloc *ipam.Allocator, dp Dataplane, log *slog.Logger) (uint64, error) {
+// once hands the tunnel-address writer the model if it says the addresses
+// need it, then applies the snapshot of the model; it returns the model
+// version it applied. Until the first sync (first) it waits for the tunnel
+// addresses and for them to come back through the Node's watch, so the
+// first dataplane never lacks the addresses the node was given; afterwards
+// the tunnel writer runs on its own and its result arrives as a model
+// change.
+func (l *loop) once(ctx context.Context, first bool) (uint64, error) {
 	// A datastore that stops answering must fail the round, not hang it:
 	// etcd clients wait for a connection rather than fail.
-	ctx, cancel := context.WithTimeout(ctx, max(5*cfg.SyncInterval, 5*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, l.roundTimeout())
 	defer cancel()
-	settled := false
-	f.Read(func(m *state.Model, _ uint64) {
-		settled = startup.TunnelsSettled(m.Node(cfg.NodeName), m.Pools(), m.BlockContaining)
+	settled, version := false, uint64(0)
+	l.f.Read(func(m *state.Model, v uint64) {
+		settled = startup.TunnelsSettled(m.Node(l.cfg.NodeName), m.Pools(), m.BlockContaining)
+		version = v
 	})
-	if force || !settled {
-		tun, err := startup.EnsureTunnelAddresses(ctx, c, alloc, cfg.NodeName, log)
-		if err != nil {
-			return 0, err
-		}
-		// What was just written comes back through the Node's watch: apply
-		// once the model has it, so the dataplane never sees a node without
-		// the tunnel addresses it was given.
-		if err := awaitTunnels(ctx, f, cfg.NodeName, tun); err != nil {
-			return 0, err
+	if first || !settled {
+		gen := l.tunnels.Set(version)
+		if first {
+			if err := l.tunnels.Wait(ctx, gen); err != nil {
+				return 0, err
+			}
 		}
 	}
 	var snap *Snapshot
-	var version uint64
-	f.Read(func(m *state.Model, v uint64) {
-		snap, version = BuildSnapshot(m, cfg.NodeName), v
+	l.f.Read(func(m *state.Model, v uint64) {
+		snap, version = BuildSnapshot(m, l.cfg.NodeName), v
 	})
-	snap.Felix = overrideFelix(snap.Felix, felixEnv)
-	return version, dp.Apply(ctx, snap)
+	snap.Felix = overrideFelix(snap.Felix, l.felixEnv)
+	return version, l.dp.Apply(ctx, snap)
+}
+
+func (l *loop) roundTimeout() time.Duration { return max(5*l.cfg.SyncInterval, 5*time.Second) }
+
+// ensureTunnels is the tunnel-address writer: it settles the addresses in
+// the datastore and waits for the model to carry them.
+func (l *loop) ensureTunnels(ctx context.Context, c *client.Client, alloc *ipam.Allocator) error {
+	ctx, cancel := context.WithTimeout(ctx, l.roundTimeout())
+	defer cancel()
+	tun, err := startup.EnsureTunnelAddresses(ctx, c, alloc, l.cfg.NodeName, l.log)
+	if err != nil {
+		return err
+	}
+	return awaitTunnels(ctx, l.f, l.changes.C, l.cfg.NodeName, tun)
 }
 
 // awaitTunnels waits until the model's node carries tun.
-func awaitTunnels(ctx context.Context, f *state.Follower, node string, tun startup.Tunnels) error {
+func awaitTunnels(ctx context.Context, f *state.Follower, changes func() <-chan struct{}, node string, tun startup.Tunnels) error {
 	text := func(a netip.Addr) string {
 		if !a.IsValid() {
 			return ""
@@ -304,6 +390,7 @@ func awaitTunnels(ctx context.Context, f *state.Follower, node string, tun start
 		return a.String()
 	}
 	for {
+		changed := changes()
 		done := false
 		f.Read(func(m *state.Model, _ uint64) {
 			n := m.Node(node)
@@ -322,7 +409,7 @@ func awaitTunnels(ctx context.Context, f *state.Follower, node string, tun start
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for the tunnel addresses of node %s to come back through the watch: %w", node, ctx.Err())
-		case <-f.Changed():
+		case <-changed:
 		}
 	}
 }

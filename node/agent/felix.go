@@ -5,15 +5,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencalico/calicoctl/node/plan"
 	"github.com/opencalico/calicoctl/resources"
 )
 
 // FelixSettings are the FelixConfiguration parameters the dataplane uses.
 // Zero means "derive / default".
-type FelixSettings struct {
-	VXLANMTU, IPIPMTU   int
-	VXLANPort, VXLANVNI int
-}
+type FelixSettings = plan.FelixSettings
 
 // EffectiveFelix applies Felix's precedence for the parameters we use:
 // environment (FELIX_<PARAM>, case-insensitive) > FelixConfiguration

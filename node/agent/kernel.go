@@ -5,16 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"sync"
+	"time"
 
-	"github.com/vishvananda/netlink"
-
+	"github.com/opencalico/calicoctl/node/health"
 	"github.com/opencalico/calicoctl/node/nat"
+	"github.com/opencalico/calicoctl/node/plan"
+	"github.com/opencalico/calicoctl/node/reconcile"
 	"github.com/opencalico/calicoctl/node/routes"
 	"github.com/opencalico/calicoctl/node/tunnel"
 )
@@ -29,42 +29,61 @@ type KernelOptions struct {
 	// MTUFile receives the pod MTU for the CNI plugin (default
 	// /var/lib/calico/mtu, as calico-node; "-" disables).
 	MTUFile string
-	Logger  *slog.Logger
+	// Resync is each writer's full-resync period (default 90s, Felix's
+	// routeRefreshInterval).
+	Resync time.Duration
+	// Debounce is how long a writer lets a burst of changes settle (default
+	// 100ms).
+	Debounce time.Duration
+	// Health receives one component per writer (dataplane-routes, ...);
+	// nil: none.
+	Health *health.Server
+	Logger *slog.Logger
 }
 
-// KernelDataplane writes routes (netlink), tunnel devices, VXLAN peers and
-// NAT (nftables) in the current network namespace.
+// KernelDataplane programs the current network namespace. Apply computes
+// the plan (node/plan) and hands each writer its slice; the writers (routes,
+// VXLAN, tunnels and MTU, NAT) are reconcilers (node/reconcile), each in its
+// own goroutine, so a slow or failing writer never delays another.
 type KernelDataplane struct {
-	opts   KernelOptions
-	log    *slog.Logger
-	routes *routes.Syncer
-	tun    *tunnel.Manager
-	vteps  *tunnel.VTEPSyncer
-	nat    *nat.Syncer
+	opts  KernelOptions
+	log   *slog.Logger
+	probe plan.Probe
+
+	routesR *reconcile.Reconciler[routeInput]
+	vxlanR  *reconcile.Reconciler[plan.VXLANSet]
+	tunR    *reconcile.Reconciler[plan.TunnelSet]
+	natR    *reconcile.Reconciler[nat.Desired]
 
 	mu        sync.Mutex
-	vxlanCfg  *tunnel.VXLANConfig // last ensured; nil = none
-	ipipState string              // "", "ok", or the reason it is unsupported
-	ifindex   map[string]int      // workload device -> ifindex last seen
-	forceDev  bool
-	ipipCfg   *tunnel.IPIPConfig // last ensured; nil = none
-	forceIPIP bool
-	podMTU    int // last written to MTUFile
+	ipipState string // "", "ok", or the reason IPIP is unsupported
+	routeIn   routeInput
+	synced    bool // every writer has written a plan once
+
+	stop func()
+	done sync.WaitGroup
 }
 
-// NewKernelDataplane opens the netlink handles and the NAT table writer.
+// NewKernelDataplane opens the netlink handles and the NAT table writer and
+// starts the writers; Close stops them.
 func NewKernelDataplane(opts KernelOptions) (*KernelDataplane, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	if opts.Resync <= 0 {
+		opts.Resync = reconcile.DefaultResync
+	}
 	rs, err := routes.NewSyncer(routes.SyncerOptions{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("route syncer: %w", err)
 	}
-	tm, err := tunnel.New(tunnel.Options{Logger: log})
-	if err != nil {
-		return nil, err
+	// One netlink handle per goroutine using it.
+	var tms [3]*tunnel.Manager
+	for i := range tms {
+		if tms[i], err = tunnel.New(tunnel.Options{Logger: log}); err != nil {
+			return nil, err
+		}
 	}
 	ns, err := nat.NewSyncer(nat.Config{Table: opts.NATTable}, nat.WithLogger(log))
 	if err != nil {
@@ -75,148 +94,137 @@ func NewKernelDataplane(opts KernelOptions) (*KernelDataplane, error) {
 			log.Warn("cannot enable forwarding", "sysctl", p, "error", err)
 		}
 	}
-	return &KernelDataplane{opts: opts, log: log, routes: rs, tun: tm, vteps: tm.NewVTEPSyncer(), nat: ns, ifindex: map[string]int{}}, nil
+	var d *KernelDataplane
+	// A recreated device loses its routes: the route writer writes them again.
+	kickRoutes := func() { d.routesR.Kick() }
+	w := writeFuncs{
+		routes:  (&routeWriter{routes: rs, ifindex: map[string]int{}}).write,
+		vxlan:   (&vxlanWriter{tun: tms[1], vteps: tms[1].NewVTEPSyncer(), routes: rs, linkChanged: kickRoutes}).write,
+		tunnels: (&tunnelWriter{tun: tms[2], routes: rs, mtuFile: opts.MTUFile, log: log, linkChanged: kickRoutes}).write,
+		nat:     (&natWriter{nat: ns}).write,
+	}
+	d = startDataplane(opts, log, kernelProbe{tms[0]}, w)
+	return d, nil
 }
 
-// Apply converges the kernel on the snapshot.
+// writeFuncs are the four kernel writers.
+type writeFuncs struct {
+	routes  reconcile.WriteFunc[routeInput]
+	vxlan   reconcile.WriteFunc[plan.VXLANSet]
+	tunnels reconcile.WriteFunc[plan.TunnelSet]
+	nat     reconcile.WriteFunc[nat.Desired]
+}
+
+// startDataplane starts one reconciler per writer.
+func startDataplane(opts KernelOptions, log *slog.Logger, probe plan.Probe, w writeFuncs) *KernelDataplane {
+	d := &KernelDataplane{opts: opts, log: log, probe: probe}
+	cfg := func(name string) reconcile.Config {
+		c := reconcile.Config{Name: name, Debounce: opts.Debounce, Resync: opts.Resync, Logger: log}
+		if opts.Health != nil {
+			// A writer reports at least every resync period.
+			c.Health = opts.Health.Register("dataplane-"+name, health.Reports{Live: true, Ready: true}, 2*opts.Resync+30*time.Second)
+		}
+		return c
+	}
+	d.routesR = reconcile.New(cfg("routes"), w.routes)
+	d.vxlanR = reconcile.New(cfg("vxlan"), w.vxlan)
+	d.tunR = reconcile.New(cfg("tunnels"), w.tunnels)
+	d.natR = reconcile.New(cfg("nat"), w.nat)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stop = cancel
+	for _, run := range []func(context.Context) error{d.routesR.Run, d.vxlanR.Run, d.tunR.Run, d.natR.Run} {
+		d.done.Add(1)
+		go func() {
+			defer d.done.Done()
+			_ = run(ctx) // returns when ctx ends
+		}()
+	}
+	return d
+}
+
+// Apply learns the host facts, computes the plan and hands each writer its
+// slice. Until every writer has written a plan once it waits for them and
+// returns their errors (so "in sync" means programmed); afterwards it
+// returns at once and the writers retry and report health on their own.
 func (d *KernelDataplane) Apply(ctx context.Context, s *Snapshot) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	var errs []error
-	d.checkIPIP(s) // before the MTUs: the pod MTU depends on it
-	mtus := d.mtus(s)
-	d.writeMTU(mtus.Pod)
-	if err := d.ensureVXLAN(ctx, s, mtus); err != nil {
-		errs = append(errs, err)
-	}
-	d.ensureIPIP(ctx, s, mtus)
+	want := plan.Plan(s, d.facts(s))
+	d.routeIn = d.routeIn.with(routes.SourcePlan, want.Routes.Routes)
+	d.routeIn.owned, d.routeIn.links = want.Routes.Owned, want.Routes.Links
+	d.routesR.Set(d.routeIn)
+	synced := d.synced
+	d.mu.Unlock()
 
-	desired := routes.Compute(s.Routes, routes.Options{Logger: d.log})
-	if s.IPIP && d.ipipState != "ok" {
-		// No tunl0 on this kernel: routes through it cannot be written and
-		// would fail every round; leave them out (logged once above).
-		desired.Routes = slices.DeleteFunc(desired.Routes, func(r routes.Route) bool { return r.Dev == tunnel.IPIPDevice })
-	}
-	var owned []netip.Prefix
-	for _, p := range s.Routes.Pools {
-		owned = append(owned, p.CIDR)
-	}
-	d.routes.SetOwnedCIDRs(owned)
-	d.noticeWorkloadLinks(s)
-	if err := d.routes.Apply(desired.Routes); err != nil {
-		errs = append(errs, fmt.Errorf("routes: %w", err))
-	}
-	if err := d.vteps.Apply(desired.FDB, desired.Neighbors); err != nil {
-		errs = append(errs, fmt.Errorf("vxlan peers: %w", err))
-	}
-	if err := d.nat.Apply(ctx, s.NAT); err != nil {
-		errs = append(errs, fmt.Errorf("nat: %w", err))
-	}
-	return errors.Join(errs...)
-}
-
-// mtus derives tunnel MTUs from the interface carrying the node address.
-func (d *KernelDataplane) mtus(s *Snapshot) tunnel.TunnelMTUs {
-	host := 1500
-	if d.opts.NodeIP.IsValid() {
-		if m, _, err := d.tun.HostMTU(d.opts.NodeIP, nil); err == nil && m > 0 {
-			host = m
-		}
-	}
-	m := tunnel.MTUsFor(host, tunnel.Encaps{IPIP: s.IPIP && d.ipipState == "ok", VXLAN: s.VXLAN})
-	// Configured MTUs (FelixConfiguration vxlanMTU/ipipMTU, FELIX_*) win
-	// over the derived ones; the pod MTU follows them.
-	if s.Felix.VXLANMTU > 0 {
-		m.VXLAN = s.Felix.VXLANMTU
-	}
-	if s.Felix.IPIPMTU > 0 {
-		m.IPIP = s.Felix.IPIPMTU
-	}
-	m.Pod = m.Host
-	if s.VXLAN && m.VXLAN < m.Pod {
-		m.Pod = m.VXLAN
-	}
-	if s.IPIP && d.ipipState == "ok" && m.IPIP < m.Pod {
-		m.Pod = m.IPIP
-	}
-	return m
-}
-
-func (d *KernelDataplane) ensureVXLAN(ctx context.Context, s *Snapshot, mtus tunnel.TunnelMTUs) error {
-	if !s.VXLAN || !s.Local.IPv4VXLANTunnelAddr.IsValid() {
-		return nil // an unused device is left alone (routes through it are withdrawn)
-	}
-	cfg := tunnel.VXLANConfig{
-		ParentAddr: d.opts.NodeIP, MTU: mtus.VXLAN, MAC: s.Local.VXLANTunnelMACAddr,
-		VNI: s.Felix.VXLANVNI, Port: s.Felix.VXLANPort,
-		Addr: netip.PrefixFrom(s.Local.IPv4VXLANTunnelAddr, 32),
-	}
-	if d.vxlanCfg != nil && *d.vxlanCfg == cfg && !d.forceDev {
+	vxlanGen, tunGen, natGen := d.vxlanR.Set(want.VXLAN), d.tunR.Set(want.Tunnels), d.natR.Set(want.NAT)
+	if synced {
 		return nil
 	}
-	if err := d.tun.EnsureVXLAN(ctx, cfg); err != nil {
-		return fmt.Errorf("vxlan device: %w", err)
+	// The first time, devices first: routes through a device that does not
+	// exist yet wait for it, so the routes are handed over again once the
+	// devices are there and "in sync" means all of it is programmed.
+	errs := []error{d.vxlanR.Wait(ctx, vxlanGen), d.tunR.Wait(ctx, tunGen), d.natR.Wait(ctx, natGen)}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
-	d.vxlanCfg = &cfg
-	d.forceDev = false
-	d.routes.LinkChanged(tunnel.VXLANDevice)
-	d.vteps.Resync()
+	d.mu.Lock()
+	routeGen := d.routesR.Set(d.routeIn)
+	d.mu.Unlock()
+	if err := d.routesR.Wait(ctx, routeGen); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.synced = true
+	d.mu.Unlock()
 	return nil
 }
 
-// checkIPIP learns once whether this kernel can make IPIP tunnels.
-func (d *KernelDataplane) checkIPIP(s *Snapshot) {
-	if !s.IPIP || d.ipipState != "" {
-		return
+// SetRoutes replaces the routes of one source other than the plan (BGP):
+// the route writer merges all sources, the plan winning a destination.
+// Routes carry the source's protocol; the writer removes only routes it
+// owns.
+func (d *KernelDataplane) SetRoutes(source string, rs []routes.Route) {
+	if source == routes.SourcePlan {
+		return // the plan's routes come from Apply
 	}
-	if ok, reason := tunnel.IPIPSupported(); ok {
-		d.ipipState = "ok"
-	} else {
-		d.ipipState = reason
-		d.log.Error("IPIP pools are configured but this kernel cannot make IPIP tunnels; IPIP routes are not programmed (VXLAN and unencapsulated pools keep working)", "reason", reason)
-	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.routeIn = d.routeIn.with(source, rs)
+	d.routesR.Set(d.routeIn)
 }
 
-func (d *KernelDataplane) ensureIPIP(ctx context.Context, s *Snapshot, mtus tunnel.TunnelMTUs) {
-	if !s.IPIP || d.ipipState != "ok" {
-		return
+// facts learns what the plan needs from the host: whether IPIP works (once,
+// when an enabled pool first uses it) and the MTU of the node's interface.
+func (d *KernelDataplane) facts(s *Snapshot) plan.HostFacts {
+	f := plan.HostFacts{NodeIP: d.opts.NodeIP}
+	if s.IPIP && d.ipipState == "" {
+		if ok, reason := d.probe.IPIPSupported(); ok {
+			d.ipipState = "ok"
+		} else {
+			d.ipipState = reason
+			d.log.Error("IPIP pools are configured but this kernel cannot make IPIP tunnels; IPIP routes are not programmed (VXLAN and unencapsulated pools keep working)", "reason", reason)
+		}
 	}
-	cfg := tunnel.IPIPConfig{MTU: mtus.IPIP}
-	if s.Local.IPv4IPIPTunnelAddr.IsValid() {
-		cfg.Addr = netip.PrefixFrom(s.Local.IPv4IPIPTunnelAddr, 32)
+	f.IPIP = d.ipipState == "ok"
+	if d.opts.NodeIP.IsValid() {
+		if m, err := d.probe.HostMTU(d.opts.NodeIP); err == nil && m > 0 {
+			f.HostMTU = m
+		}
 	}
-	if d.ipipCfg != nil && *d.ipipCfg == cfg && !d.forceIPIP {
-		return // unchanged: leave tunl0 and the routes through it alone
-	}
-	if err := d.tun.EnsureIPIP(ctx, cfg); err != nil {
-		d.log.Warn("ipip device", "error", err)
-		return
-	}
-	d.ipipCfg = &cfg
-	d.forceIPIP = false
-	d.routes.LinkChanged(tunnel.IPIPDevice)
+	return f
 }
 
-// writeMTU records the pod MTU for the CNI plugin when it changes.
-func (d *KernelDataplane) writeMTU(mtu int) {
-	path := d.opts.MTUFile
-	if path == "" {
-		path = "/var/lib/calico/mtu"
-	}
-	if path == "-" || mtu == d.podMTU {
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		d.log.Warn("cannot write the pod MTU file", "path", path, "error", err)
-		return
-	}
-	if err := os.WriteFile(path, []byte(strconv.Itoa(mtu)), 0o644); err != nil {
-		d.log.Warn("cannot write the pod MTU file", "path", path, "error", err)
-		return
-	}
-	d.podMTU = mtu
-	d.log.Info("pod MTU", "mtu", mtu, "file", path)
+// kernelProbe is the plan.Probe of the current network namespace.
+type kernelProbe struct{ tun *tunnel.Manager }
+
+func (p kernelProbe) HostMTU(nodeIP netip.Addr) (int, error) {
+	m, _, err := p.tun.HostMTU(nodeIP, nil)
+	return m, err
 }
+
+func (kernelProbe) IPIPSupported() (bool, string) { return tunnel.IPIPSupported() }
+
+var _ plan.Probe = kernelProbe{}
 
 // IPIPStatus is "" (not needed yet), "ok", or why IPIP is unavailable.
 func (d *KernelDataplane) IPIPStatus() string {
@@ -225,43 +233,38 @@ func (d *KernelDataplane) IPIPStatus() string {
 	return d.ipipState
 }
 
-// noticeWorkloadLinks tells the route syncer about workload devices that
-// appeared or were recreated since the last Apply.
-func (d *KernelDataplane) noticeWorkloadLinks(s *Snapshot) {
-	seen := map[string]bool{}
-	for _, w := range s.Routes.Workloads {
-		if seen[w.Iface] {
-			continue
-		}
-		seen[w.Iface] = true
-		idx := 0
-		if l, err := netlink.LinkByName(w.Iface); err == nil {
-			idx = l.Attrs().Index
-		}
-		if d.ifindex[w.Iface] != idx {
-			d.ifindex[w.Iface] = idx
-			d.routes.LinkChanged(w.Iface)
-		}
-	}
-	for name := range d.ifindex {
-		if !seen[name] {
-			delete(d.ifindex, name)
-		}
-	}
-}
-
-// Resync re-reads the kernel on the next Apply.
+// Resync asks every writer for a full rewrite now (each also does one
+// every Resync period on its own).
 func (d *KernelDataplane) Resync() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.routes.Resync(); err != nil {
-		d.log.Warn("route resync", "error", err)
-	}
-	d.vteps.Resync()
-	d.nat.ForceResync()
-	d.forceDev = true
-	d.forceIPIP = true
+	d.routesR.Resync()
+	d.vxlanR.Resync()
+	d.tunR.Resync()
+	d.natR.Resync()
 }
 
-// Close leaves everything programmed (a restarted agent adopts it).
-func (d *KernelDataplane) Close() error { return nil }
+// Close stops the writers and leaves everything programmed (a restarted
+// agent adopts it).
+func (d *KernelDataplane) Close() error {
+	d.stop()
+	d.done.Wait()
+	return nil
+}
+
+// routeInput is the route writer's desired state: routes by source, and
+// the plan's owned pool CIDRs and workload devices.
+type routeInput struct {
+	sources map[string][]routes.Route
+	owned   []netip.Prefix
+	links   []string
+}
+
+// with returns a copy of in with source's routes replaced (the reconciler
+// may hold the previous value).
+func (in routeInput) with(source string, rs []routes.Route) routeInput {
+	in.sources = maps.Clone(in.sources)
+	if in.sources == nil {
+		in.sources = map[string][]routes.Route{}
+	}
+	in.sources[source] = rs
+	return in
+}

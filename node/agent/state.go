@@ -15,23 +15,16 @@ import (
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/node/nat"
+	"github.com/opencalico/calicoctl/node/plan"
 	"github.com/opencalico/calicoctl/node/routes"
 	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
-// Snapshot is the datastore state the dataplane is computed from.
-type Snapshot struct {
-	Routes routes.State
-	NAT    nat.Desired
-	// Local is this node's NodeInfo (zero if the node is missing).
-	Local routes.NodeInfo
-	// Encaps in use by enabled pools: IPIP, VXLAN (v4), VXLANv6.
-	IPIP, VXLAN, VXLANv6 bool
-	// Felix holds the FelixConfiguration parameters the dataplane uses
-	// (without environment overrides: the agent applies those).
-	Felix FelixSettings
-}
+// Snapshot is the datastore state the dataplane is computed from (the input
+// of plan.Plan). Its Felix settings come without environment overrides: the
+// agent applies those.
+type Snapshot = plan.Snapshot
 
 // ReadSnapshot lists nodes, pools, blocks and workload endpoints and builds
 // the intent inputs for node. Any read error fails the whole snapshot: the
@@ -94,21 +87,14 @@ func BuildSnapshot(m *state.Model, node string) *Snapshot {
 			continue // validation keeps these out; never act on garbage
 		}
 		cidr = cidr.Masked()
-		pi := routes.PoolInfo{CIDR: cidr, IPIPMode: string(p.Spec.IPIPMode), VXLANMode: string(p.Spec.VXLANMode), Disabled: p.Spec.Disabled}
+		pi := routes.PoolInfo{CIDR: cidr, IPIPMode: p.Spec.IPIPMode, VXLANMode: p.Spec.VXLANMode, Disabled: p.Spec.Disabled}
 		s.Routes.Pools = append(s.Routes.Pools, pi)
 		poolCIDRs = append(poolCIDRs, cidr)
 		if p.Spec.NATOutgoing && !p.Spec.Disabled {
 			s.NAT.MasqPools = append(s.NAT.MasqPools, cidr)
 		}
-		if !p.Spec.Disabled {
-			s.IPIP = s.IPIP || encapOn(pi.IPIPMode)
-			if cidr.Addr().Is4() {
-				s.VXLAN = s.VXLAN || encapOn(pi.VXLANMode)
-			} else {
-				s.VXLANv6 = s.VXLANv6 || encapOn(pi.VXLANMode)
-			}
-		}
 	}
+	s.IPIP, s.VXLAN, s.VXLANv6 = plan.EncapsInUse(s.Routes.Pools)
 	s.NAT.AllPools = poolCIDRs
 
 	for _, b := range m.Blocks() {
@@ -174,8 +160,6 @@ func sortSnapshot(s *Snapshot) {
 		return cmp.Or(a.Ext.Compare(b.Ext), a.Int.Compare(b.Int))
 	})
 }
-
-func encapOn(mode string) bool { return mode == "Always" || mode == "CrossSubnet" }
 
 func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opencalico/calicoctl/resources"
 )
 
 // Networking backends (CALICO_NETWORKING_BACKEND).
@@ -18,13 +20,6 @@ const (
 	BackendBird  = "bird"
 	BackendVXLAN = "vxlan"
 	BackendNone  = "none"
-)
-
-// Encapsulation modes as IPPool spells them.
-const (
-	EncapAlways      = "Always"
-	EncapCrossSubnet = "CrossSubnet"
-	EncapNever       = "Never"
 )
 
 // Address modes of IP / IP6.
@@ -83,8 +78,8 @@ type PoolConfig struct {
 	// Disabled means CALICO_IPV*POOL_CIDR=none.
 	CIDR             netip.Prefix
 	Disabled         bool
-	IPIPMode         string
-	VXLANMode        string
+	IPIPMode         resources.EncapMode
+	VXLANMode        resources.EncapMode
 	BlockSize        int
 	NATOutgoing      bool
 	NodeSelector     string
@@ -353,16 +348,12 @@ func ParseMethod(name, v string) (Method, error) {
 
 // ParseEncap normalises an IPIP/VXLAN mode variable: Never (also off and
 // empty), Always, CrossSubnet (also cross-subnet); case-insensitive.
-func ParseEncap(name, v string) (string, error) {
-	switch strings.ToLower(v) {
-	case "", "off", "never":
-		return EncapNever, nil
-	case "always":
-		return EncapAlways, nil
-	case "crosssubnet", "cross-subnet":
-		return EncapCrossSubnet, nil
+func ParseEncap(name, v string) (resources.EncapMode, error) {
+	m, err := resources.ParseEncapMode(v)
+	if err != nil {
+		return "", fmt.Errorf("%s=%q: must be Always, CrossSubnet or Never", name, v)
 	}
-	return "", fmt.Errorf("%s=%q: must be Always, CrossSubnet or Never", name, v)
+	return m, nil
 }
 
 func parsePool(get func(string) string, fam string, family int) (PoolConfig, error) {
@@ -388,13 +379,13 @@ func parsePool(get func(string) string, fam string, family int) (PoolConfig, err
 	if p.IPIPMode, err = ParseEncap(prefix+"IPIP", get(prefix+"IPIP")); err != nil {
 		return p, err
 	}
-	if family == 6 && p.IPIPMode != EncapNever {
+	if family == 6 && p.IPIPMode.On() {
 		return p, fmt.Errorf("%sIPIP=%q: IPIP is IPv4 only", prefix, get(prefix+"IPIP"))
 	}
 	if p.VXLANMode, err = ParseEncap(prefix+"VXLAN", get(prefix+"VXLAN")); err != nil {
 		return p, err
 	}
-	if p.IPIPMode != EncapNever && p.VXLANMode != EncapNever {
+	if p.IPIPMode.On() && p.VXLANMode.On() {
 		return p, fmt.Errorf("%sIPIP and %sVXLAN: a pool uses IPIP or VXLAN, not both", prefix, prefix)
 	}
 	if v := get(prefix + "BLOCK_SIZE"); v != "" {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opencalico/calicoctl/resources"
 )
 
 func TestFromEnvironDefaults(t *testing.T) {
@@ -19,11 +21,11 @@ func TestFromEnvironDefaults(t *testing.T) {
 	if c.IPv4Method.Kind != "first-found" || c.AutodetectPoll != 60*time.Second {
 		t.Errorf("method/poll = %v %v", c.IPv4Method, c.AutodetectPoll)
 	}
-	want4 := PoolConfig{IPIPMode: EncapNever, VXLANMode: EncapNever, BlockSize: 26, NATOutgoing: true, NodeSelector: "all()"}
+	want4 := PoolConfig{IPIPMode: resources.EncapNever, VXLANMode: resources.EncapNever, BlockSize: 26, NATOutgoing: true, NodeSelector: "all()"}
 	if c.IPv4Pool != want4 {
 		t.Errorf("ipv4 pool = %+v, want %+v", c.IPv4Pool, want4)
 	}
-	want6 := PoolConfig{IPIPMode: EncapNever, VXLANMode: EncapNever, BlockSize: 122, NATOutgoing: false, NodeSelector: "all()"}
+	want6 := PoolConfig{IPIPMode: resources.EncapNever, VXLANMode: resources.EncapNever, BlockSize: 122, NATOutgoing: false, NodeSelector: "all()"}
 	if c.IPv6Pool != want6 {
 		t.Errorf("ipv6 pool = %+v, want %+v", c.IPv6Pool, want6)
 	}
@@ -60,7 +62,7 @@ func TestFromEnvironValues(t *testing.T) {
 	if c.IPv6Method.Kind != "can-reach" || c.IPv6Method.Args[0] != "fd00::1" {
 		t.Errorf("v6 method = %+v", c.IPv6Method)
 	}
-	if c.Backend != BackendVXLAN || c.IPv4Pool.VXLANMode != EncapCrossSubnet || c.IPv4Pool.BlockSize != 24 ||
+	if c.Backend != BackendVXLAN || c.IPv4Pool.VXLANMode != resources.EncapCrossSubnet || c.IPv4Pool.BlockSize != 24 ||
 		c.IPv4Pool.NATOutgoing || c.IPv4Pool.NodeSelector != "zone == 'a'" || c.IPv4Pool.CIDR.String() != "10.244.0.0/16" {
 		t.Errorf("pool = %+v backend %q", c.IPv4Pool, c.Backend)
 	}
@@ -117,8 +119,8 @@ func TestFromEnvironErrors(t *testing.T) {
 }
 
 func TestParseEncap(t *testing.T) {
-	for in, want := range map[string]string{"": EncapNever, "off": EncapNever, "NEVER": EncapNever,
-		"always": EncapAlways, "CrossSubnet": EncapCrossSubnet, "cross-subnet": EncapCrossSubnet} {
+	for in, want := range map[string]resources.EncapMode{"": resources.EncapNever, "off": resources.EncapNever, "NEVER": resources.EncapNever,
+		"always": resources.EncapAlways, "CrossSubnet": resources.EncapCrossSubnet, "cross-subnet": resources.EncapCrossSubnet} {
 		if got, err := ParseEncap("X", in); err != nil || got != want {
 			t.Errorf("ParseEncap(%q) = %q, %v; want %q", in, got, err, want)
 		}

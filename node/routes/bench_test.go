@@ -8,6 +8,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/opencalico/calicoctl/internal/netnstest"
+	"github.com/opencalico/calicoctl/resources"
 )
 
 // benchRoutes returns n /26 routes in 100.64.0.0/10 via vxlan.calico onlink,
@@ -98,7 +99,7 @@ func BenchmarkSyncerIncremental1of10k(b *testing.B) {
 // BenchmarkCompute1000Nodes: intent for 1,000 remote nodes, two blocks each.
 func BenchmarkCompute1000Nodes(b *testing.B) {
 	s := State{LocalNode: "node0", Nodes: map[string]NodeInfo{},
-		Pools: []PoolInfo{{CIDR: pfx("100.64.0.0/10"), VXLANMode: ModeCrossSubnet}}}
+		Pools: []PoolInfo{{CIDR: pfx("100.64.0.0/10"), VXLANMode: resources.EncapCrossSubnet}}}
 	for i := range 1001 {
 		name := fmt.Sprintf("node%d", i)
 		nodeIP := netip.AddrFrom4([4]byte{10, byte(i >> 8 & 3), byte(i), 1})

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/opencalico/calicoctl/resources"
 )
 
 // Device names and protocol numbers shared with upstream Felix (spec §6.2).
@@ -23,13 +25,6 @@ const (
 	ProtocolCluster = 80
 	// ProtocolBoot is deviceRouteProtocol's default, used for workload routes.
 	ProtocolBoot = 3
-)
-
-// Encapsulation modes of an IPPool (ipipMode / vxlanMode).
-const (
-	ModeAlways      = "Always"
-	ModeCrossSubnet = "CrossSubnet"
-	ModeNever       = "Never"
 )
 
 // RouteType says whether a route forwards or drops.
@@ -77,8 +72,8 @@ type NodeInfo struct {
 // PoolInfo is the part of an IPPool route intent needs.
 type PoolInfo struct {
 	CIDR      netip.Prefix
-	IPIPMode  string
-	VXLANMode string
+	IPIPMode  resources.EncapMode
+	VXLANMode resources.EncapMode
 	Disabled  bool
 }
 
@@ -302,15 +297,7 @@ func (c *computer) remoteRoute(dst netip.Prefix, pool PoolInfo, remote NodeInfo)
 	}
 	remoteIP := remoteNet.Addr()
 	sameSubnet := localNet.IsValid() && localNet.Masked().Contains(remoteIP)
-	encap := func(mode string) bool {
-		switch normalMode(mode) {
-		case ModeAlways:
-			return true
-		case ModeCrossSubnet:
-			return !sameSubnet
-		}
-		return false
-	}
+	encap := func(mode resources.EncapMode) bool { return mode.Encaps(sameSubnet) }
 	direct := Route{Dst: dst, Gw: remoteIP, Protocol: c.opt.ClusterProtocol}
 	switch {
 	case encap(pool.VXLANMode):
@@ -354,7 +341,7 @@ func (c *computer) vteps() {
 
 func (c *computer) vxlanInUse(v4 bool) bool {
 	for _, p := range c.s.Pools {
-		if p.CIDR.IsValid() && p.CIDR.Addr().Is4() == v4 && normalMode(p.VXLANMode) != ModeNever {
+		if p.CIDR.IsValid() && p.CIDR.Addr().Is4() == v4 && p.VXLANMode.On() {
 			return true
 		}
 	}
@@ -406,17 +393,6 @@ func (c *computer) result() Desired {
 // ComparePrefix orders prefixes by family, address, then length.
 func ComparePrefix(a, b netip.Prefix) int {
 	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
-}
-
-// normalMode accepts upstream's spellings of an encapsulation mode.
-func normalMode(m string) string {
-	switch strings.ToLower(strings.TrimSpace(m)) {
-	case "always":
-		return ModeAlways
-	case "crosssubnet", "cross-subnet":
-		return ModeCrossSubnet
-	}
-	return ModeNever
 }
 
 func hostPrefix(p netip.Prefix) netip.Prefix {

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/opencalico/calicoctl/resources"
 )
 
 var (
@@ -61,7 +63,7 @@ func TestComputeModes(t *testing.T) {
 		{IP: addr("192.168.3.0"), MAC: macC, Dev: "vxlan.calico"},
 	}
 	tests := []struct {
-		ipip, vxlan string
+		ipip, vxlan resources.EncapMode
 		want        []Route
 		vtep        bool
 	}{
@@ -80,7 +82,7 @@ func TestComputeModes(t *testing.T) {
 		{"CrossSubnet", "CrossSubnet", []Route{blackholeA, bDirect, cVX}, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.ipip+"/"+tt.vxlan, func(t *testing.T) {
+		t.Run(string(tt.ipip)+"/"+string(tt.vxlan), func(t *testing.T) {
 			s := State{
 				LocalNode: "a",
 				Nodes:     baseNodes(),
@@ -153,7 +155,7 @@ func findRoute(rs []Route, dst netip.Prefix) (Route, bool) {
 func TestComputeIPv6(t *testing.T) {
 	tests := []struct {
 		name      string
-		vxlan     string
+		vxlan     resources.EncapMode
 		want      Route
 		wantNeigh []NeighEntry
 	}{

@@ -123,8 +123,8 @@ func createPool(ctx context.Context, c *client.Client, name string, cidr netip.P
 	p.Name = name
 	p.Spec = resources.IPPoolSpec{
 		CIDR:             cidr.String(),
-		IPIPMode:         resources.EncapMode(pc.IPIPMode),
-		VXLANMode:        resources.EncapMode(pc.VXLANMode),
+		IPIPMode:         pc.IPIPMode,
+		VXLANMode:        pc.VXLANMode,
 		NATOutgoing:      pc.NATOutgoing,
 		BlockSize:        pc.BlockSize,
 		NodeSelector:     pc.NodeSelector,

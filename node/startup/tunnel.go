@@ -64,7 +64,7 @@ var tunnels = []tunnel{
 			n.Spec.BGP.IPv4IPIPTunnelAddr = v
 		},
 		used: func(p *resources.IPPool) bool {
-			return p.Spec.IPIPMode != "" && p.Spec.IPIPMode != resources.EncapNever
+			return p.Spec.IPIPMode.On()
 		},
 	},
 	{
@@ -72,7 +72,7 @@ var tunnels = []tunnel{
 		get: func(n *resources.Node) string { return n.Spec.IPv4VXLANTunnelAddr },
 		set: func(n *resources.Node, v string) { n.Spec.IPv4VXLANTunnelAddr = v },
 		used: func(p *resources.IPPool) bool {
-			return p.Spec.VXLANMode != "" && p.Spec.VXLANMode != resources.EncapNever
+			return p.Spec.VXLANMode.On()
 		},
 	},
 }
