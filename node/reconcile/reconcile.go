@@ -219,11 +219,17 @@ func (r *Reconciler[T]) Run(ctx context.Context) error {
 		r.mu.Lock()
 		want, gen, full := r.want, r.status.Wanted, r.full
 		due := gen > 0 && (full || r.dirty || gen != r.status.Written || r.status.Err != nil)
-		if !due || retry != nil {
-			// Nothing new, or a retry is scheduled: it writes the latest state.
+		// While a retry is scheduled, only something new (a later state, a
+		// Kick after a dependency changed) is written before it fires: it may
+		// well succeed where the failed state did not (a route through a
+		// device that now exists), and waiting out a backoff would leave the
+		// kernel behind for seconds.
+		fresh := gen != r.status.Attempted || r.dirty
+		if !due || (retry != nil && !fresh) {
 			r.mu.Unlock()
 			continue
 		}
+		retry = nil
 		r.full, r.dirty = false, false // taken; a Resync or Kick during the write asks again
 		r.mu.Unlock()
 		err := r.write(ctx, want, full)
