@@ -126,10 +126,7 @@ func (o *WriteOptions) Run(ctx context.Context) error {
 			}
 			todo = append(todo, i)
 		}
-		o.write(ctx, c, results, todo)
-	}
-	for i := range results {
-		results[i].settle()
+		o.write(ctx, c, results, todo) // settles every result it writes
 	}
 	return report(out, errOut, o.verb, results)
 }

@@ -267,16 +267,7 @@ func (s *Store) ListAffinities(ctx context.Context, host string) ([]*ipam.Affini
 	}
 	var out []*ipam.Affinity
 	for _, prefix := range prefixes {
-		err := s.kv.List(ctx, prefix, func(kv KeyValue) error {
-			a, err := decodeAffinity(&kv)
-			if err != nil {
-				s.log.Warn("skipping unreadable IPAM block affinity", "key", kv.Key, "error", err)
-				return nil
-			}
-			out = append(out, a)
-			return nil
-		})
-		if err != nil {
+		if err := s.kv.List(ctx, prefix, s.collectAffinities(&out)); err != nil {
 			return nil, fmt.Errorf("list IPAM block affinities: %w", err)
 		}
 	}
@@ -460,4 +451,18 @@ func (s *Store) SetConfig(ctx context.Context, c *ipam.Config) (*ipam.Config, er
 		return nil, err
 	}
 	return decodeConfig(data, rev)
+}
+
+// collectAffinities returns a List callback that decodes each affinity into
+// out, skipping (and logging) unreadable ones.
+func (s *Store) collectAffinities(out *[]*ipam.Affinity) func(KeyValue) error {
+	return func(kv KeyValue) error {
+		a, err := decodeAffinity(&kv)
+		if err != nil {
+			s.log.Warn("skipping unreadable IPAM block affinity", "key", kv.Key, "error", err)
+			return nil
+		}
+		*out = append(*out, a)
+		return nil
+	}
 }

@@ -89,15 +89,7 @@ func (s *Store) ListAffinitiesRevision(ctx context.Context) ([]*ipam.Affinity, s
 		return nil, "", err
 	}
 	var out []*ipam.Affinity
-	rev, err := w.ListRevision(ctx, affinityPrefixes(), func(kv KeyValue) error {
-		a, err := decodeAffinity(&kv)
-		if err != nil {
-			s.log.Warn("skipping unreadable IPAM block affinity", "key", kv.Key, "error", err)
-			return nil
-		}
-		out = append(out, a)
-		return nil
-	})
+	rev, err := w.ListRevision(ctx, affinityPrefixes(), s.collectAffinities(&out))
 	if err != nil {
 		return nil, "", fmt.Errorf("list IPAM block affinities: %w", err)
 	}
