@@ -121,6 +121,11 @@ func (o *PatchOptions) Run(ctx context.Context) error {
 	switch {
 	case err == nil:
 		fmt.Fprintf(o.f.Streams.Out, "Successfully patched 1 '%s' resource\n", o.kind.Kind)
+		if o.kind.Kind == "BGPConfiguration" {
+			if w := c.MeshOffWarning(ctx); w != "" {
+				fmt.Fprintln(o.f.Streams.ErrOut, w)
+			}
+		}
 		return nil
 	case errors.As(err, &pe):
 		return fmt.Errorf("hit error: %w", pe.err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -128,7 +129,22 @@ func (o *WriteOptions) Run(ctx context.Context) error {
 		}
 		o.write(ctx, c, results, todo) // settles every result it writes
 	}
-	return report(out, errOut, o.verb, results)
+	err = report(out, errOut, o.verb, results)
+	warnBGPMesh(ctx, c, errOut, results)
+	return err
+}
+
+// warnBGPMesh prints client.MeshOffWarning after a BGPConfiguration was
+// written.
+func warnBGPMesh(ctx context.Context, c *client.Client, errOut io.Writer, results []itemResult) {
+	for _, r := range results {
+		if r.err == nil && r.key.Kind == "BGPConfiguration" {
+			if w := c.MeshOffWarning(ctx); w != "" {
+				fmt.Fprintln(errOut, w)
+			}
+			return
+		}
+	}
 }
 
 // settle keeps the object's key and lets the object go.
