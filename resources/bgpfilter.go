@@ -34,18 +34,33 @@ type BGPFilterRuleV4 struct {
 	Source string `json:"source,omitempty"`
 	// Interface matches routes through interfaces matching this glob.
 	Interface string `json:"interface,omitempty"`
+	// PeerType is eBGP or iBGP to match only sessions of that kind.
+	PeerType string `json:"peerType,omitempty"`
+	// Communities matches routes carrying this (single) community.
+	Communities *BGPFilterCommunityMatch `json:"communities,omitempty"`
+	// ASPathPrefix matches routes whose AS path starts with these ASes.
+	ASPathPrefix []ASNumber `json:"asPathPrefix,omitempty"`
+	// Priority matches routes of this priority (FelixConfiguration units).
+	Priority *int `json:"priority,omitempty"`
 	// Action is Accept or Reject.
 	Action string `json:"action"`
+	// Operations modify an accepted route, in order (Accept only).
+	Operations []BGPFilterOperation `json:"operations,omitempty"`
 }
 
 // BGPFilterRuleV6 matches IPv6 routes; see BGPFilterRuleV4.
 type BGPFilterRuleV6 struct {
-	CIDR          string                 `json:"cidr,omitempty"`
-	MatchOperator string                 `json:"matchOperator,omitempty"`
-	PrefixLength  *BGPFilterPrefixLength `json:"prefixLength,omitempty"`
-	Source        string                 `json:"source,omitempty"`
-	Interface     string                 `json:"interface,omitempty"`
-	Action        string                 `json:"action"`
+	CIDR          string                   `json:"cidr,omitempty"`
+	MatchOperator string                   `json:"matchOperator,omitempty"`
+	PrefixLength  *BGPFilterPrefixLength   `json:"prefixLength,omitempty"`
+	Source        string                   `json:"source,omitempty"`
+	Interface     string                   `json:"interface,omitempty"`
+	PeerType      string                   `json:"peerType,omitempty"`
+	Communities   *BGPFilterCommunityMatch `json:"communities,omitempty"`
+	ASPathPrefix  []ASNumber               `json:"asPathPrefix,omitempty"`
+	Priority      *int                     `json:"priority,omitempty"`
+	Action        string                   `json:"action"`
+	Operations    []BGPFilterOperation     `json:"operations,omitempty"`
 }
 
 // BGPFilterPrefixLength bounds the prefix length of matched routes.
@@ -53,6 +68,41 @@ type BGPFilterPrefixLength struct {
 	Min *int32 `json:"min,omitempty"`
 	Max *int32 `json:"max,omitempty"`
 }
+
+// BGPFilterCommunityMatch is the community a rule matches (exactly one
+// value, standard aa:nn or large aa:nn:mm).
+type BGPFilterCommunityMatch struct {
+	Values []string `json:"values"`
+}
+
+// BGPFilterOperation is one modification of an accepted route; exactly one
+// field is set.
+type BGPFilterOperation struct {
+	AddCommunity  *BGPFilterAddCommunity  `json:"addCommunity,omitempty"`
+	PrependASPath *BGPFilterPrependASPath `json:"prependASPath,omitempty"`
+	SetPriority   *BGPFilterSetPriority   `json:"setPriority,omitempty"`
+}
+
+// BGPFilterAddCommunity adds one community.
+type BGPFilterAddCommunity struct {
+	Value string `json:"value"`
+}
+
+// BGPFilterPrependASPath prepends ASes to the AS path (in the given order).
+type BGPFilterPrependASPath struct {
+	Prefix []ASNumber `json:"prefix"`
+}
+
+// BGPFilterSetPriority sets the route's priority.
+type BGPFilterSetPriority struct {
+	Value int `json:"value"`
+}
+
+// Bounds of a rule's priority match and setPriority operation.
+const (
+	minFilterPriority = 1
+	maxFilterPriority = 2147483646
+)
 
 var filterIface = regexp.MustCompile(`^[a-zA-Z0-9_.\-*]{1,15}$`)
 
@@ -89,6 +139,17 @@ func validateFilterRule(v *Validator, f string, family int, rule BGPFilterRuleV4
 	enumField(v, f+".matchOperator", op, "Equal", "NotEqual", "In", "NotIn")
 	enumField(v, f+".source", rule.Source, "RemotePeers")
 	patternField(v, f+".interface", rule.Interface, filterIface, "an interface name or glob of at most 15 characters")
+	enumField(v, f+".peerType", rule.PeerType, "eBGP", "iBGP")
+	if c := rule.Communities; c != nil {
+		if len(c.Values) != 1 {
+			v.Add(f+".communities.values", c.Values, "exactly one community value is supported")
+		}
+		for i, val := range c.Values {
+			validateCommunityValue(v, fmt.Sprintf("%s.communities.values[%d]", f, i), val)
+		}
+	}
+	rangeField(v, f+".priority", rule.Priority, minFilterPriority, maxFilterPriority)
+	validateFilterOperations(v, f, rule)
 	if (cidr == "") != (op == "") {
 		v.Add(f+".cidr", cidr, "cidr and matchOperator must both be set or both be empty")
 	}
@@ -122,5 +183,41 @@ func validateFilterRule(v *Validator, f string, family int, rule BGPFilterRuleV4
 	}
 	if pl.Min != nil && pl.Max != nil && *pl.Min > *pl.Max {
 		v.Add(f+".prefixLength.min", *pl.Min, "min must not be greater than max")
+	}
+}
+
+// validateFilterOperations checks a rule's operations: Accept only, 1-10
+// entries, exactly one operation per entry.
+func validateFilterOperations(v *Validator, f string, rule BGPFilterRuleV4) {
+	if len(rule.Operations) == 0 {
+		return
+	}
+	if rule.Action != "Accept" {
+		v.Add(f+".operations", len(rule.Operations), "operations may only be used with action Accept")
+	}
+	if len(rule.Operations) > 10 {
+		v.Add(f+".operations", len(rule.Operations), "at most 10 operations")
+	}
+	for i, o := range rule.Operations {
+		of := fmt.Sprintf("%s.operations[%d]", f, i)
+		n := 0
+		if o.AddCommunity != nil {
+			n++
+			validateCommunityValue(v, of+".addCommunity.value", o.AddCommunity.Value)
+		}
+		if o.PrependASPath != nil {
+			n++
+			if len(o.PrependASPath.Prefix) == 0 {
+				v.Add(of+".prependASPath.prefix", "", "at least one AS number is required")
+			}
+		}
+		if o.SetPriority != nil {
+			n++
+			p := o.SetPriority.Value
+			rangeField(v, of+".setPriority.value", &p, minFilterPriority, maxFilterPriority)
+		}
+		if n != 1 {
+			v.Add(of, n, "exactly one of addCommunity, prependASPath, setPriority must be set")
+		}
 	}
 }

@@ -38,6 +38,27 @@ func TestBGPFilterValidate(t *testing.T) {
 		{name: "bad interface", spec: v4(BGPFilterRuleV4{Interface: "eth 0", Action: "Accept"}), wantField: "spec.exportV4[0].interface"},
 		{name: "second list", spec: BGPFilterSpec{ImportV4: []BGPFilterRuleV4{{Action: "Accept"}, {Action: "Drop"}}}, wantField: "spec.importV4[1].action"},
 		{name: "export v6", spec: BGPFilterSpec{ExportV6: []BGPFilterRuleV6{{Action: "x"}}}, wantField: "spec.exportV6[0].action"},
+
+		{name: "peer type", spec: v4(BGPFilterRuleV4{PeerType: "iBGP", Action: "Reject"})},
+		{name: "bad peer type", spec: v4(BGPFilterRuleV4{PeerType: "ibgp", Action: "Reject"}), wantField: "spec.exportV4[0].peerType"},
+		{name: "community match", spec: v6(BGPFilterRuleV6{Communities: &BGPFilterCommunityMatch{Values: []string{"65000:100:7"}}, Action: "Accept"})},
+		{name: "two communities", spec: v4(BGPFilterRuleV4{Communities: &BGPFilterCommunityMatch{Values: []string{"1:2", "3:4"}}, Action: "Accept"}), wantField: "spec.exportV4[0].communities.values"},
+		{name: "bad community", spec: v4(BGPFilterRuleV4{Communities: &BGPFilterCommunityMatch{Values: []string{"70000:1"}}, Action: "Accept"}), wantField: "spec.exportV4[0].communities.values[0]"},
+		{name: "as path and priority", spec: v4(BGPFilterRuleV4{ASPathPrefix: []ASNumber{65001, 65002}, Priority: new(512), Action: "Accept"})},
+		{name: "priority zero", spec: v4(BGPFilterRuleV4{Priority: new(0), Action: "Accept"}), wantField: "spec.exportV4[0].priority"},
+		{name: "operations", spec: v4(BGPFilterRuleV4{Action: "Accept", Operations: []BGPFilterOperation{
+			{AddCommunity: &BGPFilterAddCommunity{Value: "65000:1"}},
+			{PrependASPath: &BGPFilterPrependASPath{Prefix: []ASNumber{65000, 65000}}},
+			{SetPriority: &BGPFilterSetPriority{Value: 100}},
+		}})},
+		{name: "operations on reject", spec: v4(BGPFilterRuleV4{Action: "Reject", Operations: []BGPFilterOperation{{SetPriority: &BGPFilterSetPriority{Value: 100}}}}), wantField: "spec.exportV4[0].operations"},
+		{name: "empty operation", spec: v4(BGPFilterRuleV4{Action: "Accept", Operations: []BGPFilterOperation{{}}}), wantField: "spec.exportV4[0].operations[0]"},
+		{name: "two ops in one", spec: v4(BGPFilterRuleV4{Action: "Accept", Operations: []BGPFilterOperation{{
+			AddCommunity: &BGPFilterAddCommunity{Value: "1:1"}, SetPriority: &BGPFilterSetPriority{Value: 5},
+		}}}), wantField: "spec.exportV4[0].operations[0]"},
+		{name: "empty prepend", spec: v4(BGPFilterRuleV4{Action: "Accept", Operations: []BGPFilterOperation{{PrependASPath: &BGPFilterPrependASPath{}}}}), wantField: "spec.exportV4[0].operations[0].prependASPath.prefix"},
+		{name: "bad set priority", spec: v6(BGPFilterRuleV6{Action: "Accept", Operations: []BGPFilterOperation{{SetPriority: &BGPFilterSetPriority{Value: -1}}}}), wantField: "spec.importV6[0].operations[0].setPriority.value"},
+		{name: "bad add community", spec: v4(BGPFilterRuleV4{Action: "Accept", Operations: []BGPFilterOperation{{AddCommunity: &BGPFilterAddCommunity{Value: "x"}}}}), wantField: "spec.exportV4[0].operations[0].addCommunity.value"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,6 +82,16 @@ spec:
     cidr: 10.244.0.0/16
     prefixLength: {min: 26, max: 32}
   - action: Reject
+    peerType: eBGP
+  - action: Accept
+    communities:
+      values: ["65000:100"]
+    asPathPrefix: [65001, 65002]
+    priority: 512
+    operations:
+    - addCommunity: {value: "65000:200:1"}
+    - prependASPath: {prefix: [64512, 64512]}
+    - setPriority: {value: 256}
   importV4:
   - action: Reject
     source: RemotePeers

@@ -26,9 +26,9 @@ import (
 )
 
 // upstreamObjects are crd.projectcalico.org/v1 objects as upstream's
-// components write them, including fields our Go types do not know
-// (BGPFilter operations, a future FelixConfiguration field), which must be
-// kept rather than pruned or rejected.
+// components write them, including newer fields (BGPFilter operations) and
+// fields our Go types do not know (a future FelixConfiguration field), which
+// must be kept rather than pruned or rejected.
 const upstreamObjects = `
 apiVersion: crd.projectcalico.org/v1
 kind: IPPool

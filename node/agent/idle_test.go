@@ -120,7 +120,8 @@ func apiReads(t *testing.T, srv *kubetest.APIServer) float64 {
 	if err != nil {
 		t.Skipf("the API server's /metrics is not readable with the harness's credentials: %v", err)
 	}
-	followed := map[string]bool{"nodes": true, "pods": true, "ippools": true, "felixconfigurations": true, "ipamblocks": true}
+	followed := map[string]bool{"nodes": true, "pods": true, "ippools": true, "felixconfigurations": true, "ipamblocks": true,
+		"bgppeers": true, "bgpconfigurations": true, "bgpfilters": true}
 	total, seen := 0.0, false
 	for _, line := range strings.Split(string(body), "\n") {
 		m := apiRequestLine.FindStringSubmatch(line)

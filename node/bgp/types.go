@@ -112,6 +112,8 @@ type Peer struct {
 	// ReachableBy is a gateway to the peer (a /32 kernel route is
 	// programmed for it).
 	ReachableBy netip.Addr
+	// Source is the BGPPeer the session comes from ("" for the mesh).
+	Source string
 }
 
 // SecretRef names a key of a Secret in the agent's namespace.
@@ -160,6 +162,7 @@ type FilterRule struct {
 	PeerType      string // "" | eBGP | iBGP
 	Community     string
 	ASPathPrefix  []uint32
+	Priority      int // 0 = any (gobgp v3 has no LOCAL_PREF condition)
 	Operations    []FilterOperation
 }
 

@@ -267,10 +267,14 @@ func (c *computer) block(b BlockInfo, rank int) {
 }
 
 // poolFor returns the most specific pool containing dst.
-func (c *computer) poolFor(dst netip.Prefix) (PoolInfo, bool) {
+func (c *computer) poolFor(dst netip.Prefix) (PoolInfo, bool) { return PoolFor(c.s.Pools, dst) }
+
+// PoolFor returns the most specific pool of pools containing dst (equal to
+// it or larger); false when dst is outside every pool.
+func PoolFor(pools []PoolInfo, dst netip.Prefix) (PoolInfo, bool) {
 	var best PoolInfo
 	found := false
-	for _, p := range c.s.Pools {
+	for _, p := range pools {
 		if !p.CIDR.IsValid() || p.CIDR.Addr().Is4() != dst.Addr().Is4() {
 			continue
 		}

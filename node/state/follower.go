@@ -88,6 +88,9 @@ func New(cfg Config) (*Follower, error) {
 	addSource(f, felixSource(cfg.Datastore))
 	addSource(f, wepSource(cfg.Datastore))
 	addSource(f, blockSource(bw))
+	addSource(f, bgpPeerSource(cfg.Datastore))
+	addSource(f, bgpConfigSource(cfg.Datastore))
+	addSource(f, bgpFilterSource(cfg.Datastore))
 	return f, nil
 }
 

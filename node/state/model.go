@@ -27,6 +27,7 @@ type Model struct {
 	felix  map[string]*resources.FelixConfiguration
 	weps   map[resources.Key]*resources.WorkloadEndpoint
 	blocks map[netip.Prefix]*ipam.Block
+	bgp    bgpObjects // BGPPeers, BGPConfigurations, BGPFilters (model_bgp.go)
 
 	// Indexes.
 	wepsByNode   map[string]map[resources.Key]struct{}
