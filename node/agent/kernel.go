@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opencalico/calicoctl/node/bgp"
 	"github.com/opencalico/calicoctl/node/health"
 	"github.com/opencalico/calicoctl/node/nat"
 	"github.com/opencalico/calicoctl/node/plan"
@@ -74,7 +75,11 @@ func NewKernelDataplane(opts KernelOptions) (*KernelDataplane, error) {
 	if opts.Resync <= 0 {
 		opts.Resync = reconcile.DefaultResync
 	}
-	rs, err := routes.NewSyncer(routes.SyncerOptions{Logger: log})
+	// BGP-learned routes carry BIRD's protocol (12), ours alone as upstream's
+	// BIRD's were: adopted after a restart, removed when no longer learned.
+	rs, err := routes.NewSyncer(routes.SyncerOptions{Logger: log,
+		Protocols:          []int{routes.ProtocolCluster, routes.ProtocolBoot, bgp.RouteProtocol},
+		ExclusiveProtocols: []int{routes.ProtocolCluster, bgp.RouteProtocol}})
 	if err != nil {
 		return nil, fmt.Errorf("route syncer: %w", err)
 	}
