@@ -37,11 +37,11 @@ var KindCases = []KindCase{
 		Want: map[string]string{
 			"spec.asNumber":                       `63400`,
 			"spec.logSeverityScreen":              `"Info"`,
-			"spec.nodeToNodeMeshEnabled":          `false`,
+			"spec.nodeToNodeMeshEnabled":          `true`,
 			"spec.serviceLoadBalancerAggregation": `"Enabled"`,
 		},
 		EditPath: "spec.logSeverityScreen", EditValue: "Debug", EditWant: `"Debug"`,
-		Patch: `{"spec":{"nodeToNodeMeshEnabled":true}}`, PatchPath: "spec.nodeToNodeMeshEnabled", PatchWant: `true`,
+		Patch: `{"spec":{"asNumber":64512}}`, PatchPath: "spec.asNumber", PatchWant: `64512`,
 	},
 	{
 		Kind: "BGPFilter", Word: "bgpfilters", Name: "only-pod-routes",
