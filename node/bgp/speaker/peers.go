@@ -30,15 +30,15 @@ const (
 // ignores route-reflector changes). NextHop and Filters are policy, not
 // session settings, so they are not in it.
 type sessionKey struct {
-	Address, Source            netip.Addr
-	Port                       int
-	PeerASN, LocalASN          uint32
-	Passive                    bool
-	Password                   string
-	RRClient                   bool
-	ClusterID                  string
-	Keepalive, RestartTime     time.Duration
-	AllowOwnAS, TTLSecurity    int
+	Address, Source         netip.Addr
+	Port                    int
+	PeerASN, LocalASN       uint32
+	Passive                 bool
+	Password                string
+	RRClient                bool
+	ClusterID               string
+	Keepalive, RestartTime  time.Duration
+	AllowOwnAS, TTLSecurity int
 }
 
 func keyOf(p bgp.Peer) sessionKey {
