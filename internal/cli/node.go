@@ -18,6 +18,7 @@ import (
 	"github.com/opencalico/calicoctl/internal/ipam/ipamstore"
 	"github.com/opencalico/calicoctl/internal/version"
 	"github.com/opencalico/calicoctl/node/agent"
+	"github.com/opencalico/calicoctl/node/bgp/speaker"
 	"github.com/opencalico/calicoctl/node/autodetect"
 	nodeconfig "github.com/opencalico/calicoctl/node/config"
 	"github.com/opencalico/calicoctl/resources"
@@ -163,12 +164,20 @@ func (o *NodeRunOptions) Run(ctx context.Context) error {
 	}
 	log := slog.Default()
 	log.Info("starting the node agent", "node", o.node, "datastore", cfg.Spec.DatastoreType, "backend", o.env.Backend)
-	return agent.Run(ctx, agent.Config{
+	acfg := agent.Config{
 		Env: o.env, NodeName: o.node, Datastore: ds, IPAM: store, Kubernetes: kdd,
 		ClusterType: nodeClusterType(kdd, o.env.Backend), CalicoVersion: version.Version,
 		Host: autodetect.System{}, K8sInternalIP: k8sInternalIP(ds, o.node),
 		SyncInterval: o.SyncInterval, HealthAddr: o.HealthAddr, Logger: log, MTUFile: o.mtuFile,
-	})
+	}
+	if o.env.Backend == nodeconfig.BackendBird {
+		sp, err := speaker.New(speaker.Options{Logger: log, StateDir: o.env.BGPStateDir, Version: version.Version})
+		if err != nil {
+			return fmt.Errorf("BGP speaker: %w", err)
+		}
+		acfg.BGP = sp
+	}
+	return agent.Run(ctx, acfg)
 }
 
 // nodeClusterType is what calico-node records in ClusterInformation.

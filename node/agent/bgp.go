@@ -203,18 +203,29 @@ func (b *bgpRunner) learnedLoop(ctx context.Context) {
 	if b.sink == nil {
 		return
 	}
+	deferring, _ := b.sp.(interface{ Deferring() bool })
+	var recheck <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-b.sp.LearnedChanges():
 		case <-b.routesKick:
+		case <-recheck:
 		}
+		recheck = nil
 		b.mu.Lock()
 		in, ok := b.in, b.haveIn
 		b.mu.Unlock()
 		if !ok {
 			continue // not applied yet: our blocks and pools are unknown
+		}
+		if deferring != nil && deferring.Deferring() {
+			// A restarting speaker inside its graceful-restart deferral
+			// has not relearned everything: the routes programmed before
+			// the restart stay until it has.
+			recheck = time.After(time.Second)
+			continue
 		}
 		b.sink.SetRoutes(SourceBGP, b.kernelRoutes(b.sp.Learned(), in))
 	}

@@ -195,6 +195,9 @@ func (d *KernelDataplane) SetRoutes(source string, rs []routes.Route) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.routeIn = d.routeIn.with(source, rs)
+	if source == SourceBGP {
+		d.routeIn.bgpReported = true
+	}
 	d.routesR.Set(d.routeIn)
 }
 
@@ -261,6 +264,10 @@ type routeInput struct {
 	sources map[string][]routes.Route
 	owned   []netip.Prefix
 	links   []string
+	// bgpReported: the BGP source has handed its routes over once; until
+	// then the BGP-learned routes in the kernel (protocol 12, from before a
+	// restart) are kept, not withdrawn.
+	bgpReported bool
 }
 
 // with returns a copy of in with source's routes replaced (the reconciler

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/opencalico/calicoctl/node/bgp"
 	"github.com/opencalico/calicoctl/node/nat"
 	"github.com/opencalico/calicoctl/node/plan"
 	"github.com/opencalico/calicoctl/node/routes"
@@ -28,6 +29,11 @@ type routeWriter struct {
 
 func (w *routeWriter) write(_ context.Context, in routeInput, full bool) error {
 	w.routes.SetOwnedCIDRs(in.owned)
+	if in.bgpReported {
+		w.routes.SetHeldProtocols(nil)
+	} else {
+		w.routes.SetHeldProtocols([]int{bgp.RouteProtocol})
+	}
 	w.noticeWorkloadLinks(in.links)
 	if err := w.routes.Apply(routes.Merge(in.sources)); err != nil {
 		return fmt.Errorf("routes: %w", err)

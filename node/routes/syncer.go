@@ -75,6 +75,9 @@ type Syncer struct {
 	prefix []string
 	devs   map[string]bool
 	owned  []netip.Prefix
+	// held protocols: their kernel routes that are not desired are left
+	// alone (a restarting BGP speaker has not relearned them yet).
+	held map[int]bool
 
 	needFull bool
 	desired  map[netip.Prefix]Route
@@ -152,6 +155,23 @@ func (s *Syncer) SetOwnedCIDRs(cidrs []netip.Prefix) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.owned = slices.Clone(cidrs)
+}
+
+// SetHeldProtocols makes kernel routes of these protocols that are not
+// desired untouchable until the next call changes it: neither adopted nor
+// deleted. A source that has not reported yet (BGP after a restart, inside
+// its graceful-restart deferral) thereby withdraws nothing.
+func (s *Syncer) SetHeldProtocols(protos []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := map[int]bool{}
+	for _, p := range protos {
+		held[p] = true
+	}
+	if len(held) < len(s.held) {
+		s.needFull = true // released: the next sync removes what is still not desired
+	}
+	s.held = held
 }
 
 // LinkChanged tells the Syncer a device was created, deleted or recreated:
@@ -333,6 +353,9 @@ func (s *Syncer) fullSync() error {
 	for _, nr := range current {
 		k, ok := prefixOf(nr)
 		if !ok {
+			continue
+		}
+		if _, want := s.desired[k]; !want && s.held[int(nr.Protocol)] {
 			continue
 		}
 		if !s.owns(nr, k, names) {

@@ -278,3 +278,37 @@ func TestPrivilegedSyncerUpdate(t *testing.T) {
 		}
 	}
 }
+
+// A held protocol's routes survive a restart's first syncs (BGP inside its
+// graceful-restart deferral has not relearned them) and go once released,
+// unless the source wants them again.
+func TestPrivilegedSyncerHeldProtocols(t *testing.T) {
+	h := syncerNS(t)
+	const bgpProto = 12
+	addKernelRoute(t, h, netlink.Route{Dst: ipnet("10.50.0.0/24"), Gw: net.ParseIP("10.0.0.7"), Protocol: bgpProto})
+	addKernelRoute(t, h, netlink.Route{Dst: ipnet("10.51.0.0/24"), Gw: net.ParseIP("10.0.0.8"), Protocol: bgpProto})
+	s, err := NewSyncer(SyncerOptions{Netlink: h, Protocols: []int{80, 3, bgpProto}, ExclusiveProtocols: []int{80, bgpProto}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	learned := Route{Dst: pfx("10.50.0.0/24"), Gw: addr("10.0.0.7"), Protocol: bgpProto}
+	s.SetHeldProtocols([]int{bgpProto})
+	if err := s.Apply([]Route{rBlackhole}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply([]Route{rBlackhole, rDirect}); err != nil {
+		t.Fatal(err)
+	}
+	held := sorted(append(kernelView(rBlackhole, rDirect), "10.50.0.0/24 via 10.0.0.7 dev ens0 proto 12", "10.51.0.0/24 via 10.0.0.8 dev ens0 proto 12")...)
+	if got := kernelRoutes(t, h); !slices.Equal(got, held) {
+		t.Errorf("while held:\n got %q\nwant %q", got, held)
+	}
+	s.SetHeldProtocols(nil)
+	if err := s.Apply([]Route{rBlackhole, rDirect, learned}); err != nil {
+		t.Fatal(err)
+	}
+	want := sorted(kernelView(rBlackhole, rDirect, learned)...)
+	if got := kernelRoutes(t, h); !slices.Equal(got, want) {
+		t.Errorf("released:\n got %q\nwant %q", got, want)
+	}
+}
