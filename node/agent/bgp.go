@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sync/errgroup"
 	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/opencalico/calicoctl/node/bgp"
+	"github.com/opencalico/calicoctl/node/bgp/status"
 	"github.com/opencalico/calicoctl/node/health"
 	"github.com/opencalico/calicoctl/node/reconcile"
 	"github.com/opencalico/calicoctl/node/routes"
@@ -311,4 +313,31 @@ func kernelNextHop(nh netip.Addr) (netip.Addr, bool) {
 		return gw.Unmap(), true
 	}
 	return nh, true
+}
+
+// startBGPStatus serves the speaker's status on the node's socket (for
+// `calicoctl node status`) and publishes it into this node's
+// CalicoNodeStatus objects (for `calicoctl node status --node` anywhere).
+func startBGPStatus(ctx context.Context, g *errgroup.Group, cfg Config, log *slog.Logger) {
+	src, ok := cfg.BGP.(status.Source)
+	if !ok {
+		return
+	}
+	sock := ""
+	if cfg.Env != nil {
+		sock = cfg.Env.BGPStatusSocket
+	}
+	g.Go(func() error {
+		if err := status.Serve(ctx, sock, src, log); err != nil && ctx.Err() == nil {
+			// `node status` cannot answer, the node still routes: not fatal.
+			log.Error("bgp status socket", "path", sock, "error", err)
+		}
+		return nil
+	})
+	var changes <-chan struct{}
+	if sc, ok := cfg.BGP.(interface{ StatusChanges() <-chan struct{} }); ok {
+		changes = sc.StatusChanges()
+	}
+	p := &status.Publisher{Datastore: cfg.Datastore, Node: cfg.NodeName, Source: src, Log: log}
+	g.Go(func() error { return p.Run(ctx, changes) })
 }
