@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -178,6 +179,66 @@ spec:
 	}
 	if peer, err := c.Dial(lanNS, pods[w2].IP, 10*time.Second); err != nil || peer != "192.168.100.10" {
 		t.Errorf("LAN host -> pod on w2 (TCP): peer %q, %v", peer, err)
+	}
+
+	// 3. Status from anywhere: w1 publishes into the CalicoNodeStatus an
+	// operator created, and `node status --node w1` on the datastore host
+	// reads it.
+	c.Apply(`apiVersion: projectcalico.org/v3
+kind: CalicoNodeStatus
+metadata: {name: w1-status}
+spec:
+  node: w1
+  classes: [Agent, BGP, Routes]
+  updatePeriodSeconds: 1
+`)
+	var remote string
+	c.WaitFor("node status --node w1 from the hub", 30*time.Second, func() bool {
+		remote, _ = c.Calicoctl("node", "status", "--node", "w1")
+		return sessionLine(remote, m1.IP, "node specific") && sessionLine(remote, m2.IP, "node specific")
+	})
+
+	// 4. An agent restart withdraws nothing: the core keeps w1's block
+	// (graceful restart, no Cease) and w1 keeps its learned routes.
+	mon := c.monitorRoutes(core.NS, "core")
+	wMon := c.monitorRoutes(w1.NS, "w1")
+	w1.StopAgent()
+	if err := c.Ping(lanNS, pods[w1].IP, 5*time.Second); err != nil {
+		t.Errorf("LAN host -> pod on w1 while its agent is down: %v", err)
+	}
+	w1.StartAgent()
+	waitSessions(c, w1, "node specific", m1.IP, m2.IP)
+	time.Sleep(2 * time.Second)
+	if log := mon(); strings.Contains(log, "Deleted") && strings.Contains(log, blockOf(pods[w1].IP, 26)) {
+		t.Errorf("the core withdrew w1's block across w1's restart:\n%s", log)
+	}
+	if log := wMon(); strings.Contains(log, "Deleted") && strings.Contains(log, "proto bird") {
+		t.Errorf("w1 withdrew BGP-learned routes across its restart:\n%s", log)
+	}
+	if err := c.Ping(lanNS, pods[w1].IP, 5*time.Second); err != nil {
+		t.Errorf("LAN host -> pod on w1 after its restart: %v", err)
+	}
+}
+
+// monitorRoutes records `ip monitor route` in ns; the returned function
+// reads what it saw so far.
+func (c *Cluster) monitorRoutes(ns, name string) func() string {
+	c.t.Helper()
+	path := filepath.Join(c.Dir(), name+"-route-monitor.log")
+	f, err := os.Create(path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	mon := exec.Command("ip", "-n", ns, "monitor", "route")
+	mon.Stdout, mon.Stderr = f, f
+	if err := mon.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.Track(mon)
+	c.t.Cleanup(func() { f.Close() })
+	return func() string {
+		b, _ := os.ReadFile(path)
+		return string(b)
 	}
 }
 

@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cfg.BGP.Close()
 		b := startBGP(ctx, cfg, follower, dp, hs, log)
 		g.Go(func() error { return b.run(ctx, l.changes.C) })
-		startBGPStatus(ctx, g, cfg, log)
+		startBGPStatus(ctx, g, cfg, follower, log)
 	}
 	g.Go(func() error { return follower.Run(ctx) })
 	g.Go(func() error { return l.changes.relay(ctx, follower) })

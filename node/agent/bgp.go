@@ -19,6 +19,7 @@ import (
 	"github.com/opencalico/calicoctl/node/reconcile"
 	"github.com/opencalico/calicoctl/node/routes"
 	"github.com/opencalico/calicoctl/node/state"
+	"github.com/opencalico/calicoctl/resources"
 )
 
 // BGPSpeaker is what the agent drives: node/bgp/speaker, an embedded gobgp
@@ -318,7 +319,7 @@ func kernelNextHop(nh netip.Addr) (netip.Addr, bool) {
 // startBGPStatus serves the speaker's status on the node's socket (for
 // `calicoctl node status`) and publishes it into this node's
 // CalicoNodeStatus objects (for `calicoctl node status --node` anywhere).
-func startBGPStatus(ctx context.Context, g *errgroup.Group, cfg Config, log *slog.Logger) {
+func startBGPStatus(ctx context.Context, g *errgroup.Group, cfg Config, f *state.Follower, log *slog.Logger) {
 	src, ok := cfg.BGP.(status.Source)
 	if !ok {
 		return
@@ -338,6 +339,12 @@ func startBGPStatus(ctx context.Context, g *errgroup.Group, cfg Config, log *slo
 	if sc, ok := cfg.BGP.(interface{ StatusChanges() <-chan struct{} }); ok {
 		changes = sc.StatusChanges()
 	}
-	p := &status.Publisher{Datastore: cfg.Datastore, Node: cfg.NodeName, Source: src, Log: log}
+	// The objects come from the followed state: checking them every second
+	// sends nothing to the datastore; only a due, changed status is written.
+	p := &status.Publisher{Datastore: cfg.Datastore, Node: cfg.NodeName, Source: src, Log: log,
+		Objects: func() (out []*resources.CalicoNodeStatus) {
+			f.Read(func(m *state.Model, _ uint64) { out = m.CalicoNodeStatusesOf(cfg.NodeName) })
+			return out
+		}}
 	g.Go(func() error { return p.Run(ctx, changes) })
 }

@@ -91,6 +91,7 @@ func New(cfg Config) (*Follower, error) {
 	addSource(f, bgpPeerSource(cfg.Datastore))
 	addSource(f, bgpConfigSource(cfg.Datastore))
 	addSource(f, bgpFilterSource(cfg.Datastore))
+	addSource(f, nodeStatusSource(cfg.Datastore))
 	return f, nil
 }
 

@@ -17,6 +17,38 @@ type bgpObjects struct {
 	peers   map[string]*resources.BGPPeer
 	configs map[string]*resources.BGPConfiguration
 	filters map[string]*resources.BGPFilter
+	// statuses are the CalicoNodeStatus objects the agents publish their
+	// BGP state into; only a spec change is a change (the agents' own
+	// status writes wake nobody).
+	statuses map[string]*resources.CalicoNodeStatus
+}
+
+// CalicoNodeStatusesOf returns the CalicoNodeStatus objects of a node, in
+// name order.
+func (m *Model) CalicoNodeStatusesOf(node string) []*resources.CalicoNodeStatus {
+	var out []*resources.CalicoNodeStatus
+	for _, c := range sortedValues(m.bgp.statuses) {
+		if c.Spec.Node == node {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// SetCalicoNodeStatus adds or replaces a CalicoNodeStatus; only a new
+// object or a spec change counts as a change.
+func (m *Model) SetCalicoNodeStatus(c *resources.CalicoNodeStatus) bool {
+	return setByName(&m.bgp.statuses, c.Name, c, func(a, b *resources.CalicoNodeStatus) bool { return reflect.DeepEqual(a.Spec, b.Spec) })
+}
+
+// DeleteCalicoNodeStatus removes a CalicoNodeStatus.
+func (m *Model) DeleteCalicoNodeStatus(name string) bool { return deleteByName(m.bgp.statuses, name) }
+
+func nodeStatusSource(ds datastore.Interface) *source[*resources.CalicoNodeStatus] {
+	return resourceSource(ds, "CalicoNodeStatus", func(c *resources.CalicoNodeStatus) string { return c.Name },
+		func(m *Model, c *resources.CalicoNodeStatus) bool { return m.SetCalicoNodeStatus(c) },
+		func(m *Model, c *resources.CalicoNodeStatus) bool { return m.DeleteCalicoNodeStatus(c.Name) },
+		func(m *Model) map[string]*resources.CalicoNodeStatus { return m.bgp.statuses })
 }
 
 // BGPPeers returns every BGPPeer, in name order.

@@ -24,8 +24,12 @@ type Publisher struct {
 	Datastore datastore.Interface
 	Node      string
 	Source    Source
-	// Interval is how often the objects are re-listed and checked (default
-	// 1 s; an object is still written at most once per its period).
+	// Objects returns this node's CalicoNodeStatus objects as the agent's
+	// followed state holds them (a watch: checking them costs the
+	// datastore nothing). Nil lists them from Datastore on every check.
+	Objects func() []*resources.CalicoNodeStatus
+	// Interval is how often the objects are checked (default 1 s; an
+	// object is still written at most once per its period).
 	Interval time.Duration
 	Log      *slog.Logger
 	// Now is the clock (time.Now by default).
@@ -74,30 +78,23 @@ func (p *Publisher) Once(ctx context.Context) error {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	list, err := p.Datastore.List(ctx, datastore.ListOptions{Kind: "CalicoNodeStatus"})
+	objs, err := p.objects(ctx)
 	if err != nil {
-		return fmt.Errorf("list CalicoNodeStatus: %w", err)
+		return err
 	}
 	now := p.Now()
 	var rep *Report
 	var errs []error
 	seen := map[string]bool{}
-	for _, item := range list.Items {
-		cns, ok := item.(*resources.CalicoNodeStatus)
-		if !ok || cns.Spec.Node != p.Node {
-			continue
-		}
+	for _, cns := range objs {
 		seen[cns.Name] = true
 		if !p.due(cns, now) {
 			continue
 		}
 		if rep == nil {
-			wantRoutes := false
-			for _, it := range list.Items {
-				if c, ok := it.(*resources.CalicoNodeStatus); ok && c.Spec.Node == p.Node && slices.Contains(c.Spec.Classes, resources.NodeStatusClassRoutes) {
-					wantRoutes = true
-				}
-			}
+			wantRoutes := slices.ContainsFunc(objs, func(c *resources.CalicoNodeStatus) bool {
+				return slices.Contains(c.Spec.Classes, resources.NodeStatusClassRoutes)
+			})
 			r, err := p.Source.Report(ctx, wantRoutes)
 			if err != nil {
 				return fmt.Errorf("BGP report: %w", err)
@@ -114,6 +111,24 @@ func (p *Publisher) Once(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// objects are this node's CalicoNodeStatus objects.
+func (p *Publisher) objects(ctx context.Context) ([]*resources.CalicoNodeStatus, error) {
+	if p.Objects != nil {
+		return p.Objects(), nil
+	}
+	list, err := p.Datastore.List(ctx, datastore.ListOptions{Kind: "CalicoNodeStatus"})
+	if err != nil {
+		return nil, fmt.Errorf("list CalicoNodeStatus: %w", err)
+	}
+	var out []*resources.CalicoNodeStatus
+	for _, item := range list.Items {
+		if c, ok := item.(*resources.CalicoNodeStatus); ok && c.Spec.Node == p.Node {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // due reports whether an object should be (re)computed now.
