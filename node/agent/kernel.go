@@ -33,8 +33,9 @@ type KernelOptions struct {
 	// Resync is each writer's full-resync period (default 90s, Felix's
 	// routeRefreshInterval).
 	Resync time.Duration
-	// Debounce is how long a writer lets a burst of changes settle (default
-	// 100ms).
+	// Debounce is each writer's least time between two writes (default
+	// 100ms): the first change after a quiet period is written at once,
+	// a burst is coalesced.
 	Debounce time.Duration
 	// Health receives one component per writer (dataplane-routes, ...);
 	// nil: none.
