@@ -35,6 +35,10 @@ type Model struct {
 	// blockBits counts blocks per (family, prefix length), so the block
 	// containing an address is found with one map lookup per length.
 	blockBits map[blockLen]int
+
+	// changes records what changed, for readers that follow the model
+	// incrementally (changes.go).
+	changes changeLog
 }
 
 type blockLen struct {
@@ -138,42 +142,50 @@ func sortedValues[T any](m map[string]T) []T {
 func (m *Model) SetNode(n *resources.Node) bool {
 	old := m.nodes[n.Name]
 	m.nodes[n.Name] = n
-	return old == nil || !reflect.DeepEqual(old.Spec, n.Spec) || !reflect.DeepEqual(old.Labels, n.Labels)
+	return m.changed(old == nil || !reflect.DeepEqual(old.Spec, n.Spec) || !reflect.DeepEqual(old.Labels, n.Labels), Change{Kind: ChangedNode, Name: n.Name})
+}
+
+// changed records c when ok, and returns ok.
+func (m *Model) changed(ok bool, c Change) bool {
+	if ok {
+		m.record(c)
+	}
+	return ok
 }
 
 // DeleteNode removes a node.
 func (m *Model) DeleteNode(name string) bool {
 	_, ok := m.nodes[name]
 	delete(m.nodes, name)
-	return ok
+	return m.changed(ok, Change{Kind: ChangedNode, Name: name})
 }
 
 // SetPool adds or replaces a pool.
 func (m *Model) SetPool(p *resources.IPPool) bool {
 	old := m.pools[p.Name]
 	m.pools[p.Name] = p
-	return old == nil || !reflect.DeepEqual(old.Spec, p.Spec)
+	return m.changed(old == nil || !reflect.DeepEqual(old.Spec, p.Spec), Change{Kind: ChangedPool, Name: p.Name})
 }
 
 // DeletePool removes a pool.
 func (m *Model) DeletePool(name string) bool {
 	_, ok := m.pools[name]
 	delete(m.pools, name)
-	return ok
+	return m.changed(ok, Change{Kind: ChangedPool, Name: name})
 }
 
 // SetFelixConfiguration adds or replaces a FelixConfiguration.
 func (m *Model) SetFelixConfiguration(f *resources.FelixConfiguration) bool {
 	old := m.felix[f.Name]
 	m.felix[f.Name] = f
-	return old == nil || !reflect.DeepEqual(old.Spec, f.Spec)
+	return m.changed(old == nil || !reflect.DeepEqual(old.Spec, f.Spec), Change{Kind: ChangedFelixConfiguration, Name: f.Name})
 }
 
 // DeleteFelixConfiguration removes a FelixConfiguration.
 func (m *Model) DeleteFelixConfiguration(name string) bool {
 	_, ok := m.felix[name]
 	delete(m.felix, name)
-	return ok
+	return m.changed(ok, Change{Kind: ChangedFelixConfiguration, Name: name})
 }
 
 func wepKey(w *resources.WorkloadEndpoint) resources.Key {
@@ -198,7 +210,7 @@ func (m *Model) SetWorkloadEndpoint(w *resources.WorkloadEndpoint) bool {
 		m.wepsByNode[w.Spec.Node] = set
 	}
 	set[k] = struct{}{}
-	return true
+	return m.changed(true, Change{Kind: ChangedWorkloadEndpoint, Key: k})
 }
 
 // DeleteWorkloadEndpoint removes a workload endpoint.
@@ -210,7 +222,7 @@ func (m *Model) DeleteWorkloadEndpoint(k resources.Key) bool {
 	}
 	m.unindexWEP(k, old)
 	delete(m.weps, k)
-	return true
+	return m.changed(true, Change{Kind: ChangedWorkloadEndpoint, Key: k})
 }
 
 func (m *Model) unindexWEP(k resources.Key, w *resources.WorkloadEndpoint) {
@@ -237,7 +249,7 @@ func (m *Model) SetBlock(b *ipam.Block) bool {
 		}
 		set[b.CIDR] = struct{}{}
 	}
-	return true
+	return m.changed(true, Change{Kind: ChangedBlock, CIDR: b.CIDR})
 }
 
 // DeleteBlock removes a block.
@@ -248,7 +260,7 @@ func (m *Model) DeleteBlock(cidr netip.Prefix) bool {
 	}
 	m.unindexBlock(old)
 	delete(m.blocks, cidr)
-	return true
+	return m.changed(true, Change{Kind: ChangedBlock, CIDR: cidr})
 }
 
 func (m *Model) unindexBlock(b *ipam.Block) {
