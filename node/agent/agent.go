@@ -17,19 +17,22 @@ import (
 	"github.com/opencalico/calicoctl/node/autodetect"
 	"github.com/opencalico/calicoctl/node/config"
 	"github.com/opencalico/calicoctl/node/health"
+	"github.com/opencalico/calicoctl/node/plan"
 	"github.com/opencalico/calicoctl/node/reconcile"
 	"github.com/opencalico/calicoctl/node/startup"
 	"github.com/opencalico/calicoctl/node/state"
 )
 
-// Dataplane programs the kernel from a snapshot. Apply must be idempotent
-// and converge (adopting what is already there); the kernel one computes
-// the plan (node/plan) and hands each writer its slice. Resync asks for a
+// Dataplane programs the kernel from a plan input: the agent hands it its
+// plan.Incremental, kept up to date one change at a time (a *Snapshot is
+// one too). Apply must be idempotent and converge (adopting what is
+// already there); the kernel one computes the plan (node/plan) and hands
+// each writer its slice. The input is only valid during Apply. Resync asks for a
 // full rewrite now (writers also resync periodically on their own). Close
 // stops the writers but leaves the dataplane in place so a restart drops no
 // traffic.
 type Dataplane interface {
-	Apply(ctx context.Context, s *Snapshot) error
+	Apply(ctx context.Context, in plan.Input) error
 	Resync()
 	Close() error
 }
@@ -134,7 +137,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	l := &loop{cfg: cfg, felixEnv: felixEnv, f: follower, dp: dp, ready: ready, log: log, changes: newBroadcast()}
+	l := &loop{cfg: cfg, felixEnv: felixEnv, f: follower, dp: dp, ready: ready, log: log, changes: newBroadcast(),
+		plan: newPlanInput(cfg.NodeName, felixEnv)}
 	// The tunnel addresses are a writer of their own (to the datastore):
 	// once the first sync is done, a slow datastore write never delays the
 	// kernel writers.
@@ -195,6 +199,8 @@ type loop struct {
 	// tunnels settles the node's tunnel addresses; its input is the model
 	// version that found them unsettled.
 	tunnels *reconcile.Reconciler[uint64]
+	// plan is the dataplane's input, kept in step with the model.
+	plan *planInput
 	// changes relays the follower's change signal to both the loop and the
 	// tunnel writer (the follower's channel has a single consumer).
 	changes *broadcast
@@ -368,12 +374,11 @@ func (l *loop) once(ctx context.Context, first bool) (uint64, error) {
 			}
 		}
 	}
-	var snap *Snapshot
 	l.f.Read(func(m *state.Model, v uint64) {
-		snap, version = BuildSnapshot(m, l.cfg.NodeName), v
+		l.plan.update(m)
+		version = v
 	})
-	snap.Felix = overrideFelix(snap.Felix, l.felixEnv)
-	return version, l.dp.Apply(ctx, snap)
+	return version, l.dp.Apply(ctx, l.plan.inc)
 }
 
 func (l *loop) roundTimeout() time.Duration { return max(5*l.cfg.SyncInterval, 5*time.Second) }

@@ -18,6 +18,7 @@ import (
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/node/autodetect"
 	"github.com/opencalico/calicoctl/node/config"
+	"github.com/opencalico/calicoctl/node/plan"
 	"github.com/opencalico/calicoctl/node/routes"
 	"github.com/opencalico/calicoctl/resources"
 )
@@ -35,7 +36,8 @@ var _ Dataplane = (*fakeDataplane)(nil)
 
 func newFakeDataplane() *fakeDataplane { return &fakeDataplane{notify: make(chan struct{}, 1)} }
 
-func (f *fakeDataplane) Apply(_ context.Context, s *Snapshot) error {
+func (f *fakeDataplane) Apply(_ context.Context, in plan.Input) error {
+	s := in.Snapshot()
 	f.mu.Lock()
 	f.applied = append(f.applied, s)
 	f.mu.Unlock()

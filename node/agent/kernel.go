@@ -33,8 +33,9 @@ type KernelOptions struct {
 	// Resync is each writer's full-resync period (default 90s, Felix's
 	// routeRefreshInterval).
 	Resync time.Duration
-	// Debounce is how long a writer lets a burst of changes settle (default
-	// 100ms).
+	// Debounce is each writer's least time between two writes (default
+	// 100ms): the first change after a quiet period is written at once,
+	// a burst is coalesced.
 	Debounce time.Duration
 	// Health receives one component per writer (dataplane-routes, ...);
 	// nil: none.
@@ -152,9 +153,9 @@ func startDataplane(opts KernelOptions, log *slog.Logger, probe plan.Probe, w wr
 // slice. Until every writer has written a plan once it waits for them and
 // returns their errors (so "in sync" means programmed); afterwards it
 // returns at once and the writers retry and report health on their own.
-func (d *KernelDataplane) Apply(ctx context.Context, s *Snapshot) error {
+func (d *KernelDataplane) Apply(ctx context.Context, in plan.Input) error {
 	d.mu.Lock()
-	want := plan.Plan(s, d.facts(s))
+	want := in.Plan(d.facts(in))
 	d.routeIn = d.routeIn.with(routes.SourcePlan, want.Routes.Routes)
 	d.routeIn.owned, d.routeIn.links = want.Routes.Owned, want.Routes.Links
 	d.routesR.Set(d.routeIn)
@@ -203,9 +204,9 @@ func (d *KernelDataplane) SetRoutes(source string, rs []routes.Route) {
 
 // facts learns what the plan needs from the host: whether IPIP works (once,
 // when an enabled pool first uses it) and the MTU of the node's interface.
-func (d *KernelDataplane) facts(s *Snapshot) plan.HostFacts {
+func (d *KernelDataplane) facts(in plan.Input) plan.HostFacts {
 	f := plan.HostFacts{NodeIP: d.opts.NodeIP}
-	if s.IPIP && d.ipipState == "" {
+	if in.UsesIPIP() && d.ipipState == "" {
 		if ok, reason := d.probe.IPIPSupported(); ok {
 			d.ipipState = "ok"
 		} else {

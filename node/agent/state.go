@@ -6,11 +6,9 @@
 package agent
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/internal/ipam"
@@ -72,35 +70,47 @@ func ReadSnapshot(ctx context.Context, ds datastore.Interface, store ipam.Store,
 }
 
 // BuildSnapshot computes the intent inputs for node from the datastore
-// state in m (a pure function of it).
+// state in m (a pure function of it). The agent keeps the same inputs up to
+// date one change at a time (planInput, incremental.go); BuildSnapshot is
+// what that must always equal.
 func BuildSnapshot(m *state.Model, node string) *Snapshot {
-	s := &Snapshot{Routes: routes.State{LocalNode: node, Nodes: make(map[string]routes.NodeInfo, len(m.Nodes()))}}
+	g := globalsOf(m, node)
+	s := &Snapshot{Routes: routes.State{LocalNode: node, Nodes: make(map[string]routes.NodeInfo, len(m.Nodes())), Pools: g.Pools},
+		NAT: nat.Desired{MasqPools: g.MasqPools, AllPools: g.AllPools}, Felix: g.Felix}
 	for name, n := range m.Nodes() {
 		s.Routes.Nodes[name] = nodeInfo(n)
 	}
 	s.Local = s.Routes.Nodes[node]
+	s.IPIP, s.VXLAN, s.VXLANv6 = plan.EncapsInUse(s.Routes.Pools)
+	for _, b := range m.Blocks() {
+		s.Routes.Blocks = append(s.Routes.Blocks, routes.BlockInfo{CIDR: b.CIDR, Node: state.BlockHost(b)})
+	}
+	for _, w := range m.WorkloadEndpoints() {
+		e := endpointOf(m, w, node)
+		s.Routes.Workloads = append(s.Routes.Workloads, e.Workloads...)
+		s.Routes.Borrowed = append(s.Routes.Borrowed, e.Borrowed...)
+		s.NAT.FloatingIPs = append(s.NAT.FloatingIPs, e.FloatingIPs...)
+	}
+	plan.SortSnapshot(s)
+	return s
+}
 
-	var poolCIDRs []netip.Prefix
+// globalsOf is what every route of node depends on: the pools (in name
+// order), the NAT pool sets and the Felix settings from the datastore.
+func globalsOf(m *state.Model, node string) plan.Globals {
+	var g plan.Globals
 	for _, p := range m.Pools() {
 		cidr, err := netip.ParsePrefix(p.Spec.CIDR)
 		if err != nil {
 			continue // validation keeps these out; never act on garbage
 		}
 		cidr = cidr.Masked()
-		pi := routes.PoolInfo{CIDR: cidr, IPIPMode: p.Spec.IPIPMode, VXLANMode: p.Spec.VXLANMode, Disabled: p.Spec.Disabled}
-		s.Routes.Pools = append(s.Routes.Pools, pi)
-		poolCIDRs = append(poolCIDRs, cidr)
+		g.Pools = append(g.Pools, routes.PoolInfo{CIDR: cidr, IPIPMode: p.Spec.IPIPMode, VXLANMode: p.Spec.VXLANMode, Disabled: p.Spec.Disabled})
+		g.AllPools = append(g.AllPools, cidr)
 		if p.Spec.NATOutgoing && !p.Spec.Disabled {
-			s.NAT.MasqPools = append(s.NAT.MasqPools, cidr)
+			g.MasqPools = append(g.MasqPools, cidr)
 		}
 	}
-	s.IPIP, s.VXLAN, s.VXLANv6 = plan.EncapsInUse(s.Routes.Pools)
-	s.NAT.AllPools = poolCIDRs
-
-	for _, b := range m.Blocks() {
-		s.Routes.Blocks = append(s.Routes.Blocks, routes.BlockInfo{CIDR: b.CIDR, Node: state.BlockHost(b)})
-	}
-
 	var global, local *resources.FelixConfigurationSpec
 	if fc := m.FelixConfiguration("default"); fc != nil {
 		global = &fc.Spec
@@ -108,57 +118,40 @@ func BuildSnapshot(m *state.Model, node string) *Snapshot {
 	if fc := m.FelixConfiguration("node." + node); fc != nil {
 		local = &fc.Spec
 	}
-	s.Felix, _ = EffectiveFelix(nil, global, local)
-
-	for _, w := range m.WorkloadEndpoints() {
-		local := w.Spec.Node == node
-		for _, n := range w.Spec.IPNetworks {
-			p, err := netip.ParsePrefix(n)
-			if err != nil {
-				continue
-			}
-			host := hostPrefix(p.Addr())
-			if local {
-				if w.Spec.InterfaceName != "" {
-					s.Routes.Workloads = append(s.Routes.Workloads, routes.WorkloadRoute{Addr: host, Iface: w.Spec.InterfaceName})
-				}
-			} else if blockOwner(m, p.Addr()) != w.Spec.Node {
-				// Borrowed: in a block affine to another node (or none).
-				s.Routes.Borrowed = append(s.Routes.Borrowed, routes.BlockInfo{CIDR: host, Node: w.Spec.Node})
-			}
-		}
-		if local {
-			for _, nt := range w.Spec.IPNATs {
-				in, err1 := netip.ParseAddr(nt.InternalIP)
-				ext, err2 := netip.ParseAddr(nt.ExternalIP)
-				if err1 == nil && err2 == nil {
-					s.NAT.FloatingIPs = append(s.NAT.FloatingIPs, nat.FloatingNAT{Ext: ext, Int: in})
-				}
-			}
-		}
-	}
-	sortSnapshot(s)
-	return s
+	g.Felix, _ = EffectiveFelix(nil, global, local)
+	return g
 }
 
-// sortSnapshot orders the slices built from maps, so equal states give
-// equal snapshots.
-func sortSnapshot(s *Snapshot) {
-	byAddr := func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
+// endpointOf is what workload endpoint w contributes to node's plan: its
+// routes and floating IPs when local, its borrowed addresses (in a block
+// affine to another node, or to none) when remote.
+func endpointOf(m *state.Model, w *resources.WorkloadEndpoint, node string) plan.Endpoint {
+	var e plan.Endpoint
+	local := w.Spec.Node == node
+	for _, n := range w.Spec.IPNetworks {
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			continue
 		}
-		return cmp.Compare(a.Bits(), b.Bits())
+		host := hostPrefix(p.Addr())
+		if local {
+			if w.Spec.InterfaceName != "" {
+				e.Workloads = append(e.Workloads, routes.WorkloadRoute{Addr: host, Iface: w.Spec.InterfaceName})
+			}
+		} else if blockOwner(m, p.Addr()) != w.Spec.Node {
+			e.Borrowed = append(e.Borrowed, routes.BlockInfo{CIDR: host, Node: w.Spec.Node})
+		}
 	}
-	slices.SortFunc(s.Routes.Workloads, func(a, b routes.WorkloadRoute) int {
-		return cmp.Or(byAddr(a.Addr, b.Addr), cmp.Compare(a.Iface, b.Iface))
-	})
-	slices.SortFunc(s.Routes.Borrowed, func(a, b routes.BlockInfo) int {
-		return cmp.Or(byAddr(a.CIDR, b.CIDR), cmp.Compare(a.Node, b.Node))
-	})
-	slices.SortFunc(s.NAT.FloatingIPs, func(a, b nat.FloatingNAT) int {
-		return cmp.Or(a.Ext.Compare(b.Ext), a.Int.Compare(b.Int))
-	})
+	if local {
+		for _, nt := range w.Spec.IPNATs {
+			in, err1 := netip.ParseAddr(nt.InternalIP)
+			ext, err2 := netip.ParseAddr(nt.ExternalIP)
+			if err1 == nil && err2 == nil {
+				e.FloatingIPs = append(e.FloatingIPs, nat.FloatingNAT{Ext: ext, Int: in})
+			}
+		}
+	}
+	return e
 }
 
 func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }

@@ -6,6 +6,7 @@
 package plan
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
@@ -96,19 +97,48 @@ type TunnelSet struct {
 	IPIPUnavailable bool
 }
 
+// Input is what the dataplane computes its plan from: a Snapshot, or an
+// Incremental that keeps the plan up to date one change at a time.
+type Input interface {
+	// UsesIPIP says whether an enabled pool uses IPIP (the dataplane asks
+	// the kernel whether it can only then).
+	UsesIPIP() bool
+	// Plan is the node's dataplane intent given the host facts.
+	Plan(facts HostFacts) Desired
+	// Snapshot is the whole state the plan is computed from (for tests
+	// and diagnostics: an Incremental builds it on each call).
+	Snapshot() *Snapshot
+}
+
+// UsesIPIP says whether an enabled pool uses IPIP.
+func (s *Snapshot) UsesIPIP() bool { return s.IPIP }
+
+// Snapshot returns s.
+func (s *Snapshot) Snapshot() *Snapshot { return s }
+
+// Plan is Plan(s, facts).
+func (s *Snapshot) Plan(facts HostFacts) Desired { return Plan(s, facts) }
+
+var _ Input = (*Snapshot)(nil)
+
 // Plan computes the node's dataplane intent. It does no I/O.
 func Plan(s *Snapshot, facts HostFacts) Desired {
+	return planWith(s, facts, routes.Compute(s.Routes, routes.Options{}))
+}
+
+// planWith is Plan given the route intent rd of s.Routes.
+func planWith(s *Snapshot, facts HostFacts, rd routes.Desired) Desired {
 	ipip := s.IPIP && facts.IPIP
 	mtus := MTUs(s, facts)
 	d := Desired{NAT: s.NAT}
 	d.Tunnels = TunnelSet{MTUs: mtus, IPIPUnavailable: s.IPIP && !facts.IPIP}
 
-	rd := routes.Compute(s.Routes, routes.Options{})
 	d.Routes.Routes = rd.Routes
 	if d.Tunnels.IPIPUnavailable {
 		// No tunl0 on this kernel: routes through it cannot be written and
 		// would fail every round; leave them out.
-		d.Routes.Routes = slices.DeleteFunc(d.Routes.Routes, func(r routes.Route) bool { return r.Dev == tunnel.IPIPDevice })
+		// (On a copy: rd's slice may be shared.)
+		d.Routes.Routes = slices.DeleteFunc(slices.Clone(d.Routes.Routes), func(r routes.Route) bool { return r.Dev == tunnel.IPIPDevice })
 	}
 	for _, p := range s.Routes.Pools {
 		d.Routes.Owned = append(d.Routes.Owned, p.CIDR)
@@ -180,4 +210,18 @@ func EncapsInUse(pools []routes.PoolInfo) (ipip, vxlan, vxlanV6 bool) {
 		}
 	}
 	return ipip, vxlan, vxlanV6
+}
+
+// SortSnapshot orders the slices of s built from maps (workloads, borrowed
+// addresses, floating IPs), so equal states give equal snapshots.
+func SortSnapshot(s *Snapshot) {
+	slices.SortFunc(s.Routes.Workloads, func(a, b routes.WorkloadRoute) int {
+		return cmp.Or(routes.ComparePrefix(a.Addr, b.Addr), cmp.Compare(a.Iface, b.Iface))
+	})
+	slices.SortFunc(s.Routes.Borrowed, func(a, b routes.BlockInfo) int {
+		return cmp.Or(routes.ComparePrefix(a.CIDR, b.CIDR), cmp.Compare(a.Node, b.Node))
+	})
+	slices.SortFunc(s.NAT.FloatingIPs, func(a, b nat.FloatingNAT) int {
+		return cmp.Or(a.Ext.Compare(b.Ext), a.Int.Compare(b.Int))
+	})
 }

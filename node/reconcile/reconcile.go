@@ -1,6 +1,7 @@
 // Package reconcile runs one dataplane writer as a level-triggered
 // reconciler: it is handed the whole desired state of its slice (the latest
-// one wins: bursts coalesce), writes it after a short debounce, retries a
+// one wins: bursts coalesce), writes it at once after a quiet period and at
+// most once per minimum interval under a burst, retries a
 // failed write with exponential backoff, forces a full rewrite every resync
 // period, and reports its health. Every writer runs in its own goroutine, so
 // a slow or failing writer never delays another.
@@ -28,8 +29,10 @@ const (
 type Config struct {
 	// Name names the writer in logs and health reports.
 	Name string
-	// Debounce is how long a change waits for more before it is written.
-	// Negative: write at once.
+	// Debounce is the least time between the starts of two writes: the
+	// first change after a quiet period is written at once, changes that
+	// arrive sooner wait for the interval to pass and are coalesced into
+	// one write. Negative: no minimum.
 	Debounce time.Duration
 	// BackoffBase is the first retry delay after a failure; it doubles with
 	// every further failure up to BackoffMax.
@@ -40,8 +43,10 @@ type Config struct {
 	// Health receives a report after every write (nil: none).
 	Health *health.Reporter
 	Logger *slog.Logger
-	// After replaces time.After (tests drive the clock through it).
+	// After and Now replace time.After and time.Now (tests drive the clock
+	// through them).
 	After func(time.Duration) <-chan time.Time
+	Now   func() time.Time
 }
 
 // WriteFunc converges one writer on want. full asks it to re-read the
@@ -95,6 +100,9 @@ func New[T any](cfg Config, write WriteFunc[T]) *Reconciler[T] {
 	}
 	if cfg.After == nil {
 		cfg.After = time.After
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -192,6 +200,8 @@ func (c Config) Backoff(failures int) time.Duration {
 // Run writes until ctx ends; it returns ctx's error.
 func (r *Reconciler[T]) Run(ctx context.Context) error {
 	var retry, resync <-chan time.Time
+	var lastWrite time.Time // start of the last write attempt
+	wrote := false
 	if r.cfg.Resync > 0 {
 		resync = r.cfg.After(r.cfg.Resync)
 	}
@@ -208,30 +218,24 @@ func (r *Reconciler[T]) Run(ctx context.Context) error {
 			r.full = true
 			r.mu.Unlock()
 		}
-		if r.cfg.Debounce > 0 && retry == nil {
-			// Let a burst settle; what arrives meanwhile is coalesced.
+		if !r.due(retry != nil) {
+			continue
+		}
+		if wait := r.cfg.Debounce - r.cfg.Now().Sub(lastWrite); r.cfg.Debounce > 0 && retry == nil && wrote && wait > 0 {
+			// Written moments ago: let the burst go on until the minimum
+			// interval has passed; what arrives meanwhile is coalesced.
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-r.cfg.After(r.cfg.Debounce):
+			case <-r.cfg.After(wait):
 			}
 		}
 		r.mu.Lock()
 		want, gen, full := r.want, r.status.Wanted, r.full
-		due := gen > 0 && (full || r.dirty || gen != r.status.Written || r.status.Err != nil)
-		// While a retry is scheduled, only something new (a later state, a
-		// Kick after a dependency changed) is written before it fires: it may
-		// well succeed where the failed state did not (a route through a
-		// device that now exists), and waiting out a backoff would leave the
-		// kernel behind for seconds.
-		fresh := gen != r.status.Attempted || r.dirty
-		if !due || (retry != nil && !fresh) {
-			r.mu.Unlock()
-			continue
-		}
 		retry = nil
 		r.full, r.dirty = false, false // taken; a Resync or Kick during the write asks again
 		r.mu.Unlock()
+		lastWrite, wrote = r.cfg.Now(), true
 		err := r.write(ctx, want, full)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -262,6 +266,22 @@ func (r *Reconciler[T]) Run(ctx context.Context) error {
 			close(ch)
 		}
 	}
+}
+
+// due reports whether there is something to write: a state not written
+// yet, a failed one, a Kick or a full rewrite asked for. While a retry is
+// scheduled (retrying), only something new (a later state, a Kick after a
+// dependency changed) is written before it fires: it may well succeed
+// where the failed state did not (a route through a device that now
+// exists), and waiting out a backoff would leave the kernel behind for
+// seconds.
+func (r *Reconciler[T]) due(retrying bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	gen := r.status.Wanted
+	due := gen > 0 && (r.full || r.dirty || gen != r.status.Written || r.status.Err != nil)
+	fresh := gen != r.status.Attempted || r.dirty
+	return due && (!retrying || fresh)
 }
 
 func (r *Reconciler[T]) report(st Status) {

@@ -13,6 +13,7 @@ import (
 // fakeClock hands out timers the test fires by hand.
 type fakeClock struct {
 	mu     sync.Mutex
+	now    time.Time
 	timers map[time.Duration][]chan time.Time
 	armed  chan time.Duration
 }
@@ -28,6 +29,20 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	c.mu.Unlock()
 	c.armed <- d
 	return ch
+}
+
+// Now is the fake time; fire advances it.
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// advance moves the fake time on without firing timers.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // awaitArmed waits until a timer of d is armed.
@@ -141,17 +156,34 @@ func TestCoalescesToLatest(t *testing.T) {
 	}
 }
 
-func TestDebounce(t *testing.T) {
+// TestDebounceIsMinimumInterval: the first change after a quiet period is
+// written at once; changes within the minimum interval of the last write
+// wait for the rest of it and are written together.
+func TestDebounceIsMinimumInterval(t *testing.T) {
 	clk := newFakeClock()
 	w := newFakeWriter()
-	r := New(Config{Name: "test", Debounce: 100 * time.Millisecond, Resync: -1, After: clk.After}, w.write)
+	r := New(Config{Name: "test", Debounce: 100 * time.Millisecond, Resync: -1, After: clk.After, Now: clk.Now}, w.write)
 	start(t, r)
 
-	r.Set(1)
-	clk.awaitArmed(t, 100*time.Millisecond)
-	r.Set(2) // arrives within the debounce: written together
-	clk.fire(100 * time.Millisecond)
-	w.expect(t, call{2, true}, nil)
+	r.Set(1) // the first change: no wait
+	w.expectDone(t, r, call{1, true}, nil)
+
+	clk.advance(30 * time.Millisecond)
+	r.Set(2) // 30ms after the last write: waits the remaining 70ms
+	clk.awaitArmed(t, 70*time.Millisecond)
+	r.Set(3) // arrives meanwhile: written together
+	clk.advance(70 * time.Millisecond)
+	clk.fire(70 * time.Millisecond)
+	w.expectDone(t, r, call{3, false}, nil)
+
+	clk.advance(time.Second) // quiet: the next change is written at once
+	r.Set(4)
+	w.expectDone(t, r, call{4, false}, nil)
+	select {
+	case d := <-clk.armed:
+		t.Fatalf("timer of %v armed after a quiet period", d)
+	default:
+	}
 }
 
 func TestRetryWithBackoff(t *testing.T) {

@@ -178,9 +178,8 @@ const (
 )
 
 type computer struct {
+	r      Router
 	s      State
-	opt    Options
-	local  NodeInfo
 	routes map[netip.Prefix]rankedRoute
 	fdb    map[FDBEntry]struct{}
 	neigh  map[NeighEntry]struct{}
@@ -193,41 +192,26 @@ type rankedRoute struct {
 
 // Compute derives the routes, FDB and neighbor entries for s.LocalNode.
 func Compute(s State, opt Options) Desired {
-	if opt.ClusterProtocol == 0 {
-		opt.ClusterProtocol = ProtocolCluster
-	}
-	if opt.WorkloadProtocol == 0 {
-		opt.WorkloadProtocol = ProtocolBoot
-	}
 	c := &computer{
+		r:      NewRouter(s.LocalNode, s.Nodes[s.LocalNode], s.Pools, opt),
 		s:      s,
-		opt:    opt,
-		local:  s.Nodes[s.LocalNode],
 		routes: map[netip.Prefix]rankedRoute{},
 		fdb:    map[FDBEntry]struct{}{},
 		neigh:  map[NeighEntry]struct{}{},
 	}
 	c.vteps()
 	for _, b := range s.Blocks {
-		c.block(b, rankRemote)
+		c.block(b, false)
 	}
 	for _, b := range s.Borrowed {
-		c.block(b, rankBorrowed)
+		c.block(b, true)
 	}
 	for _, w := range s.Workloads {
-		if !w.Addr.IsValid() || w.Iface == "" {
-			continue
+		if r, rank, ok := c.r.Workload(w); ok {
+			c.put(r, rank)
 		}
-		dst := hostPrefix(w.Addr)
-		c.put(Route{Dst: dst, Dev: w.Iface, Protocol: opt.WorkloadProtocol, Scope: ScopeLink}, rankWorkload)
 	}
 	return c.result()
-}
-
-func (c *computer) debug(msg string, args ...any) {
-	if c.opt.Logger != nil {
-		c.opt.Logger.Debug(msg, args...)
-	}
 }
 
 func (c *computer) put(r Route, rank int) {
@@ -237,37 +221,87 @@ func (c *computer) put(r Route, rank int) {
 	c.routes[r.Dst] = rankedRoute{r: r, rank: rank}
 }
 
-func (c *computer) block(b BlockInfo, rank int) {
+func (c *computer) block(b BlockInfo, borrowed bool) {
+	remote, known := c.s.Nodes[b.Node]
+	if r, rank, ok := c.r.Block(b, borrowed, remote, known); ok {
+		c.put(r, rank)
+	}
+}
+
+// Router derives the route of one block, borrowed address or workload as
+// Compute does, for callers that keep route intent up to date one object
+// at a time (node/plan's Incremental). When several want one destination
+// the higher rank wins; among equal ranks Compute keeps the last in its
+// order (blocks, then borrowed addresses by address and node, then
+// workloads by address and device).
+type Router struct {
+	local     string
+	localInfo NodeInfo
+	pools     []PoolInfo
+	opt       Options
+}
+
+// NewRouter returns the Router of local (whose NodeInfo is localInfo) with
+// these pools.
+func NewRouter(local string, localInfo NodeInfo, pools []PoolInfo, opt Options) Router {
+	if opt.ClusterProtocol == 0 {
+		opt.ClusterProtocol = ProtocolCluster
+	}
+	if opt.WorkloadProtocol == 0 {
+		opt.WorkloadProtocol = ProtocolBoot
+	}
+	return Router{local: local, localInfo: localInfo, pools: pools, opt: opt}
+}
+
+func (c Router) debug(msg string, args ...any) {
+	if c.opt.Logger != nil {
+		c.opt.Logger.Debug(msg, args...)
+	}
+}
+
+// Workload is the route of a local workload address and its rank; false
+// when it has none.
+func (c Router) Workload(w WorkloadRoute) (Route, int, bool) {
+	if !w.Addr.IsValid() || w.Iface == "" {
+		return Route{}, 0, false
+	}
+	return Route{Dst: hostPrefix(w.Addr), Dev: w.Iface, Protocol: c.opt.WorkloadProtocol, Scope: ScopeLink}, rankWorkload, true
+}
+
+// Block is the route of a block (borrowed false) or of a borrowed address
+// and its rank; remote is b.Node's NodeInfo (known false: no such node).
+// False when it has none.
+func (c Router) Block(b BlockInfo, borrowed bool, remote NodeInfo, known bool) (Route, int, bool) {
 	if !b.CIDR.IsValid() || b.Node == "" {
-		return
+		return Route{}, 0, false
 	}
 	dst := b.CIDR.Masked()
-	if b.Node == c.s.LocalNode {
-		if rank == rankRemote {
-			c.put(Route{Dst: dst, Type: Blackhole, Protocol: c.opt.ClusterProtocol}, rankBlackhole)
+	if b.Node == c.local {
+		if !borrowed {
+			return Route{Dst: dst, Type: Blackhole, Protocol: c.opt.ClusterProtocol}, rankBlackhole, true
 		}
 		// A borrowed address used locally is routed by its workload route.
-		return
+		return Route{}, 0, false
 	}
-	remote, ok := c.s.Nodes[b.Node]
-	if !ok {
+	if !known {
 		c.debug("no route: node unknown", "dst", dst, "node", b.Node)
-		return
+		return Route{}, 0, false
 	}
-	pool, ok := c.poolFor(dst)
+	pool, ok := PoolFor(c.pools, dst)
 	if !ok {
 		c.debug("no route: block outside every pool", "dst", dst, "node", b.Node)
-		return
+		return Route{}, 0, false
 	}
 	r, ok := c.remoteRoute(dst, pool, remote)
 	if !ok {
-		return
+		return Route{}, 0, false
 	}
-	c.put(r, rank)
+	rank := rankRemote
+	if borrowed {
+		rank = rankBorrowed
+	}
+	return r, rank, true
 }
-
-// poolFor returns the most specific pool containing dst.
-func (c *computer) poolFor(dst netip.Prefix) (PoolInfo, bool) { return PoolFor(c.s.Pools, dst) }
 
 // PoolFor returns the most specific pool of pools containing dst (equal to
 // it or larger); false when dst is outside every pool.
@@ -289,11 +323,11 @@ func PoolFor(pools []PoolInfo, dst netip.Prefix) (PoolInfo, bool) {
 	return best, found
 }
 
-func (c *computer) remoteRoute(dst netip.Prefix, pool PoolInfo, remote NodeInfo) (Route, bool) {
+func (c Router) remoteRoute(dst netip.Prefix, pool PoolInfo, remote NodeInfo) (Route, bool) {
 	v4 := dst.Addr().Is4()
-	remoteNet, localNet := remote.IPv6, c.local.IPv6
+	remoteNet, localNet := remote.IPv6, c.localInfo.IPv6
 	if v4 {
-		remoteNet, localNet = remote.IPv4, c.local.IPv4
+		remoteNet, localNet = remote.IPv4, c.localInfo.IPv4
 	}
 	if !remoteNet.IsValid() {
 		c.debug("no route: remote node has no address", "dst", dst, "node", remote.Name)
@@ -320,7 +354,7 @@ func (c *computer) remoteRoute(dst netip.Prefix, pool PoolInfo, remote NodeInfo)
 	return direct, true
 }
 
-func (c *computer) vxlanRoute(dst netip.Prefix, remote NodeInfo, v4 bool) (Route, bool) {
+func (c Router) vxlanRoute(dst netip.Prefix, remote NodeInfo, v4 bool) (Route, bool) {
 	v, ok := vtepOf(remote, v4)
 	if !ok {
 		c.debug("no route: remote VTEP incomplete", "dst", dst, "node", remote.Name)
@@ -334,30 +368,41 @@ func (c *computer) vxlanRoute(dst netip.Prefix, remote NodeInfo, v4 bool) (Route
 // of that family uses VXLAN (Always or CrossSubnet; disabled pools count).
 func (c *computer) vteps() {
 	for _, v4 := range []bool{true, false} {
-		if !c.vxlanInUse(v4) {
+		if !VXLANInUse(c.s.Pools, v4) {
 			continue
 		}
 		for name, n := range c.s.Nodes {
 			if name == c.s.LocalNode {
 				continue
 			}
-			v, ok := vtepOf(n, v4)
-			if !ok {
-				continue
+			if f, nb, ok := VTEPEntries(n, v4); ok {
+				c.fdb[f] = struct{}{}
+				c.neigh[nb] = struct{}{}
 			}
-			c.fdb[FDBEntry{MAC: v.MAC, Dst: v.NodeIP, Dev: v.Dev}] = struct{}{}
-			c.neigh[NeighEntry{IP: v.TunnelIP, MAC: v.MAC, Dev: v.Dev}] = struct{}{}
 		}
 	}
 }
 
-func (c *computer) vxlanInUse(v4 bool) bool {
-	for _, p := range c.s.Pools {
+// VXLANInUse says whether a pool of the family (v4 or v6) uses VXLAN
+// (Always or CrossSubnet; disabled pools count): remote VTEPs of that
+// family are then programmed.
+func VXLANInUse(pools []PoolInfo, v4 bool) bool {
+	for _, p := range pools {
 		if p.CIDR.IsValid() && p.CIDR.Addr().Is4() == v4 && p.VXLANMode.On() {
 			return true
 		}
 	}
 	return false
+}
+
+// VTEPEntries are the FDB and neighbor entries of a remote node's VTEP of
+// one family; false when any part of it is missing.
+func VTEPEntries(n NodeInfo, v4 bool) (FDBEntry, NeighEntry, bool) {
+	v, ok := vtepOf(n, v4)
+	if !ok {
+		return FDBEntry{}, NeighEntry{}, false
+	}
+	return FDBEntry{MAC: v.MAC, Dst: v.NodeIP, Dev: v.Dev}, NeighEntry{IP: v.TunnelIP, MAC: v.MAC, Dev: v.Dev}, true
 }
 
 type vtep struct {
@@ -390,16 +435,22 @@ func (c *computer) result() Desired {
 	for f := range c.fdb {
 		d.FDB = append(d.FDB, f)
 	}
-	slices.SortFunc(d.FDB, func(a, b FDBEntry) int {
-		return cmp.Or(strings.Compare(a.Dev, b.Dev), strings.Compare(a.MAC, b.MAC), a.Dst.Compare(b.Dst))
-	})
+	slices.SortFunc(d.FDB, CompareFDB)
 	for n := range c.neigh {
 		d.Neighbors = append(d.Neighbors, n)
 	}
-	slices.SortFunc(d.Neighbors, func(a, b NeighEntry) int {
-		return cmp.Or(strings.Compare(a.Dev, b.Dev), a.IP.Compare(b.IP), strings.Compare(a.MAC, b.MAC))
-	})
+	slices.SortFunc(d.Neighbors, CompareNeigh)
 	return d
+}
+
+// CompareFDB is the order of Desired.FDB: device, MAC, destination.
+func CompareFDB(a, b FDBEntry) int {
+	return cmp.Or(strings.Compare(a.Dev, b.Dev), strings.Compare(a.MAC, b.MAC), a.Dst.Compare(b.Dst))
+}
+
+// CompareNeigh is the order of Desired.Neighbors: device, IP, MAC.
+func CompareNeigh(a, b NeighEntry) int {
+	return cmp.Or(strings.Compare(a.Dev, b.Dev), a.IP.Compare(b.IP), strings.Compare(a.MAC, b.MAC))
 }
 
 // ComparePrefix orders prefixes by family, address, then length.

@@ -8,6 +8,7 @@
 package state
 
 import (
+	"cmp"
 	"maps"
 	"net/netip"
 	"reflect"
@@ -30,11 +31,17 @@ type Model struct {
 	bgp    bgpObjects // BGPPeers, BGPConfigurations, BGPFilters (model_bgp.go)
 
 	// Indexes.
-	wepsByNode   map[string]map[resources.Key]struct{}
+	wepsByNode map[string]map[resources.Key]struct{}
+	// wepsByAddr finds the endpoints using an address (usually one).
+	wepsByAddr   map[netip.Addr][]resources.Key
 	blocksByNode map[string]map[netip.Prefix]struct{}
 	// blockBits counts blocks per (family, prefix length), so the block
 	// containing an address is found with one map lookup per length.
 	blockBits map[blockLen]int
+
+	// changes records what changed, for readers that follow the model
+	// incrementally (changes.go).
+	changes changeLog
 }
 
 type blockLen struct {
@@ -49,6 +56,7 @@ func NewModel() *Model {
 		felix: map[string]*resources.FelixConfiguration{}, weps: map[resources.Key]*resources.WorkloadEndpoint{},
 		blocks: map[netip.Prefix]*ipam.Block{}, wepsByNode: map[string]map[resources.Key]struct{}{},
 		blocksByNode: map[string]map[netip.Prefix]struct{}{}, blockBits: map[blockLen]int{},
+		wepsByAddr: map[netip.Addr][]resources.Key{},
 	}
 }
 
@@ -67,7 +75,9 @@ func (m *Model) FelixConfiguration(name string) *resources.FelixConfiguration { 
 // Blocks returns every IPAM block, in CIDR order.
 func (m *Model) Blocks() []*ipam.Block {
 	out := slices.Collect(maps.Values(m.blocks))
-	slices.SortFunc(out, func(a, b *ipam.Block) int { return a.CIDR.Addr().Compare(b.CIDR.Addr()) })
+	slices.SortFunc(out, func(a, b *ipam.Block) int {
+		return cmp.Or(a.CIDR.Addr().Compare(b.CIDR.Addr()), cmp.Compare(a.CIDR.Bits(), b.CIDR.Bits()))
+	})
 	return out
 }
 
@@ -96,6 +106,13 @@ func (m *Model) BlocksAffineTo(node string) []netip.Prefix {
 
 // WorkloadEndpoints returns every workload endpoint, by key.
 func (m *Model) WorkloadEndpoints() map[resources.Key]*resources.WorkloadEndpoint { return m.weps }
+
+// WorkloadEndpoint returns the workload endpoint with this key (nil if
+// absent).
+func (m *Model) WorkloadEndpoint(k resources.Key) *resources.WorkloadEndpoint {
+	k.Kind = "WorkloadEndpoint"
+	return m.weps[k]
+}
 
 // WorkloadEndpointsOn returns the workload endpoints of one node.
 func (m *Model) WorkloadEndpointsOn(node string) []*resources.WorkloadEndpoint {
@@ -138,42 +155,50 @@ func sortedValues[T any](m map[string]T) []T {
 func (m *Model) SetNode(n *resources.Node) bool {
 	old := m.nodes[n.Name]
 	m.nodes[n.Name] = n
-	return old == nil || !reflect.DeepEqual(old.Spec, n.Spec) || !reflect.DeepEqual(old.Labels, n.Labels)
+	return m.changed(old == nil || !reflect.DeepEqual(old.Spec, n.Spec) || !reflect.DeepEqual(old.Labels, n.Labels), Change{Kind: ChangedNode, Name: n.Name})
+}
+
+// changed records c when ok, and returns ok.
+func (m *Model) changed(ok bool, c Change) bool {
+	if ok {
+		m.record(c)
+	}
+	return ok
 }
 
 // DeleteNode removes a node.
 func (m *Model) DeleteNode(name string) bool {
 	_, ok := m.nodes[name]
 	delete(m.nodes, name)
-	return ok
+	return m.changed(ok, Change{Kind: ChangedNode, Name: name})
 }
 
 // SetPool adds or replaces a pool.
 func (m *Model) SetPool(p *resources.IPPool) bool {
 	old := m.pools[p.Name]
 	m.pools[p.Name] = p
-	return old == nil || !reflect.DeepEqual(old.Spec, p.Spec)
+	return m.changed(old == nil || !reflect.DeepEqual(old.Spec, p.Spec), Change{Kind: ChangedPool, Name: p.Name})
 }
 
 // DeletePool removes a pool.
 func (m *Model) DeletePool(name string) bool {
 	_, ok := m.pools[name]
 	delete(m.pools, name)
-	return ok
+	return m.changed(ok, Change{Kind: ChangedPool, Name: name})
 }
 
 // SetFelixConfiguration adds or replaces a FelixConfiguration.
 func (m *Model) SetFelixConfiguration(f *resources.FelixConfiguration) bool {
 	old := m.felix[f.Name]
 	m.felix[f.Name] = f
-	return old == nil || !reflect.DeepEqual(old.Spec, f.Spec)
+	return m.changed(old == nil || !reflect.DeepEqual(old.Spec, f.Spec), Change{Kind: ChangedFelixConfiguration, Name: f.Name})
 }
 
 // DeleteFelixConfiguration removes a FelixConfiguration.
 func (m *Model) DeleteFelixConfiguration(name string) bool {
 	_, ok := m.felix[name]
 	delete(m.felix, name)
-	return ok
+	return m.changed(ok, Change{Kind: ChangedFelixConfiguration, Name: name})
 }
 
 func wepKey(w *resources.WorkloadEndpoint) resources.Key {
@@ -198,7 +223,10 @@ func (m *Model) SetWorkloadEndpoint(w *resources.WorkloadEndpoint) bool {
 		m.wepsByNode[w.Spec.Node] = set
 	}
 	set[k] = struct{}{}
-	return true
+	for _, a := range wepAddrs(w) {
+		m.wepsByAddr[a] = append(m.wepsByAddr[a], k)
+	}
+	return m.changed(true, Change{Kind: ChangedWorkloadEndpoint, Key: k})
 }
 
 // DeleteWorkloadEndpoint removes a workload endpoint.
@@ -210,10 +238,50 @@ func (m *Model) DeleteWorkloadEndpoint(k resources.Key) bool {
 	}
 	m.unindexWEP(k, old)
 	delete(m.weps, k)
-	return true
+	return m.changed(true, Change{Kind: ChangedWorkloadEndpoint, Key: k})
+}
+
+// wepAddrs are the addresses of w's IPNetworks (the unparsable left out).
+func wepAddrs(w *resources.WorkloadEndpoint) []netip.Addr {
+	out := make([]netip.Addr, 0, len(w.Spec.IPNetworks))
+	for _, n := range w.Spec.IPNetworks {
+		if p, err := netip.ParsePrefix(n); err == nil && !slices.Contains(out, p.Addr()) {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
+}
+
+// WorkloadEndpointsIn returns the keys of the workload endpoints with an
+// address in cidr (in no order; an endpoint with several there appears
+// once per address).
+func (m *Model) WorkloadEndpointsIn(cidr netip.Prefix) []resources.Key {
+	var out []resources.Key
+	cidr = cidr.Masked()
+	if n := cidr.Addr().BitLen() - cidr.Bits(); n <= 12 {
+		// Small (a block is 64 addresses by default): look each address up.
+		for a, i := cidr.Addr(), 0; i < 1<<n; a, i = a.Next(), i+1 {
+			out = append(out, m.wepsByAddr[a]...)
+		}
+		return out
+	}
+	for a, keys := range m.wepsByAddr {
+		if cidr.Contains(a) {
+			out = append(out, keys...)
+		}
+	}
+	return out
 }
 
 func (m *Model) unindexWEP(k resources.Key, w *resources.WorkloadEndpoint) {
+	for _, a := range wepAddrs(w) {
+		keys := slices.DeleteFunc(m.wepsByAddr[a], func(x resources.Key) bool { return x == k })
+		if len(keys) == 0 {
+			delete(m.wepsByAddr, a)
+		} else {
+			m.wepsByAddr[a] = keys
+		}
+	}
 	if set := m.wepsByNode[w.Spec.Node]; set != nil {
 		delete(set, k)
 		if len(set) == 0 {
@@ -237,7 +305,7 @@ func (m *Model) SetBlock(b *ipam.Block) bool {
 		}
 		set[b.CIDR] = struct{}{}
 	}
-	return true
+	return m.changed(true, Change{Kind: ChangedBlock, CIDR: b.CIDR})
 }
 
 // DeleteBlock removes a block.
@@ -248,7 +316,7 @@ func (m *Model) DeleteBlock(cidr netip.Prefix) bool {
 	}
 	m.unindexBlock(old)
 	delete(m.blocks, cidr)
-	return true
+	return m.changed(true, Change{Kind: ChangedBlock, CIDR: cidr})
 }
 
 func (m *Model) unindexBlock(b *ipam.Block) {

@@ -80,27 +80,33 @@ func (m *Model) BGPCounts() BGPCounts {
 
 // SetBGPPeer adds or replaces a BGPPeer.
 func (m *Model) SetBGPPeer(p *resources.BGPPeer) bool {
-	return setByName(&m.bgp.peers, p.Name, p, func(a, b *resources.BGPPeer) bool { return reflect.DeepEqual(a.Spec, b.Spec) })
+	return m.changed(setByName(&m.bgp.peers, p.Name, p, func(a, b *resources.BGPPeer) bool { return reflect.DeepEqual(a.Spec, b.Spec) }), Change{Kind: ChangedBGP, Name: p.Name})
 }
 
 // DeleteBGPPeer removes a BGPPeer.
-func (m *Model) DeleteBGPPeer(name string) bool { return deleteByName(m.bgp.peers, name) }
+func (m *Model) DeleteBGPPeer(name string) bool {
+	return m.changed(deleteByName(m.bgp.peers, name), Change{Kind: ChangedBGP, Name: name})
+}
 
 // SetBGPConfiguration adds or replaces a BGPConfiguration.
 func (m *Model) SetBGPConfiguration(c *resources.BGPConfiguration) bool {
-	return setByName(&m.bgp.configs, c.Name, c, func(a, b *resources.BGPConfiguration) bool { return reflect.DeepEqual(a.Spec, b.Spec) })
+	return m.changed(setByName(&m.bgp.configs, c.Name, c, func(a, b *resources.BGPConfiguration) bool { return reflect.DeepEqual(a.Spec, b.Spec) }), Change{Kind: ChangedBGP, Name: c.Name})
 }
 
 // DeleteBGPConfiguration removes a BGPConfiguration.
-func (m *Model) DeleteBGPConfiguration(name string) bool { return deleteByName(m.bgp.configs, name) }
+func (m *Model) DeleteBGPConfiguration(name string) bool {
+	return m.changed(deleteByName(m.bgp.configs, name), Change{Kind: ChangedBGP, Name: name})
+}
 
 // SetBGPFilter adds or replaces a BGPFilter.
 func (m *Model) SetBGPFilter(f *resources.BGPFilter) bool {
-	return setByName(&m.bgp.filters, f.Name, f, func(a, b *resources.BGPFilter) bool { return reflect.DeepEqual(a.Spec, b.Spec) })
+	return m.changed(setByName(&m.bgp.filters, f.Name, f, func(a, b *resources.BGPFilter) bool { return reflect.DeepEqual(a.Spec, b.Spec) }), Change{Kind: ChangedBGP, Name: f.Name})
 }
 
 // DeleteBGPFilter removes a BGPFilter.
-func (m *Model) DeleteBGPFilter(name string) bool { return deleteByName(m.bgp.filters, name) }
+func (m *Model) DeleteBGPFilter(name string) bool {
+	return m.changed(deleteByName(m.bgp.filters, name), Change{Kind: ChangedBGP, Name: name})
+}
 
 // setByName stores v under name (making the map on first use) and reports
 // whether readers see a change: a new object, or a different spec.
