@@ -38,11 +38,13 @@ func (m *Model) CalicoNodeStatusesOf(node string) []*resources.CalicoNodeStatus 
 // SetCalicoNodeStatus adds or replaces a CalicoNodeStatus; only a new
 // object or a spec change counts as a change.
 func (m *Model) SetCalicoNodeStatus(c *resources.CalicoNodeStatus) bool {
-	return setByName(&m.bgp.statuses, c.Name, c, func(a, b *resources.CalicoNodeStatus) bool { return reflect.DeepEqual(a.Spec, b.Spec) })
+	return m.changed(setByName(&m.bgp.statuses, c.Name, c, func(a, b *resources.CalicoNodeStatus) bool { return reflect.DeepEqual(a.Spec, b.Spec) }), Change{Kind: ChangedBGP, Name: c.Name})
 }
 
 // DeleteCalicoNodeStatus removes a CalicoNodeStatus.
-func (m *Model) DeleteCalicoNodeStatus(name string) bool { return deleteByName(m.bgp.statuses, name) }
+func (m *Model) DeleteCalicoNodeStatus(name string) bool {
+	return m.changed(deleteByName(m.bgp.statuses, name), Change{Kind: ChangedBGP, Name: name})
+}
 
 func nodeStatusSource(ds datastore.Interface) *source[*resources.CalicoNodeStatus] {
 	return resourceSource(ds, "CalicoNodeStatus", func(c *resources.CalicoNodeStatus) string { return c.Name },
