@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8s "k8s.io/client-go/kubernetes"
+
 	"github.com/opencalico/calicoctl/node/bgp"
 	"github.com/opencalico/calicoctl/node/config"
 	"github.com/opencalico/calicoctl/node/routes"
@@ -262,5 +266,48 @@ func TestBGPKernelRoutesResolveNextHops(t *testing.T) {
 	want := []string{"10.244.1.0/26 via 10.0.0.6 proto 12", "10.244.2.0/26 via 10.0.0.1 proto 12"}
 	if strings.Join(text, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(text, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// BGP passwords on the Kubernetes datastore: read from a Secret of the
+// agent's namespace through a watch on that Secret alone; a rotation wakes
+// the BGP reconciler and the next read has the new value.
+func TestKubeSecretsFollowRotation(t *testing.T) {
+	srv := kddServer(t)
+	cs, err := k8s.NewForConfig(srv.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const ns = "default"
+	name := "bgp-pw-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: map[string][]byte{"password": []byte("first\n")}}
+	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().Secrets(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	changed := make(chan struct{}, 10)
+	s := newKubeSecrets(ctx, cs, ns, func() { changed <- struct{}{} })
+	if v, err := s.Secret(ctx, name, "password"); err != nil || v != "first" {
+		t.Fatalf("first read: %q, %v; want \"first\"", v, err)
+	}
+	if _, err := s.Secret(ctx, name, "nokey"); err == nil || !strings.Contains(err.Error(), `no key "nokey"`) {
+		t.Errorf("missing key: got %v", err)
+	}
+	if _, err := s.Secret(ctx, "absent-"+name, "password"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing secret: got %v", err)
+	}
+	sec.Data["password"] = []byte("second")
+	if _, err := cs.CoreV1().Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no change notified after the Secret was updated")
+	}
+	if v, err := s.Secret(ctx, name, "password"); err != nil || v != "second" {
+		t.Errorf("after rotation: %q, %v; want \"second\"", v, err)
 	}
 }
