@@ -30,11 +30,33 @@ func (n *Node) StartAgent() {
 	env := append([]string{"NODENAME=" + n.Name, "ETCD_ENDPOINTS=" + c.etcdURL, "DATASTORE_TYPE=etcdv3",
 		"CALICO_NODENAME_FILE=" + filepath.Join(c.dir, n.Name+".nodename"), "IP=autodetect",
 		// Keep the pod MTU file out of the host's /var/lib/calico.
-		"CALICO_MTU_FILE=" + filepath.Join(c.dir, n.Name+".mtu")}, n.env...)
+		"CALICO_MTU_FILE=" + filepath.Join(c.dir, n.Name+".mtu"),
+		// Every namespace shares the filesystem: the BGP speaker's restart
+		// marker and status socket are per node.
+		"CALICO_BGP_STATE_DIR=" + n.StateDir()}, n.env...)
 	n.agent = c.start(n.NS, n.logf, env, "node", "run", "--sync-interval", c.cfg.SyncInterval)
 	c.WaitFor(n.Name+" agent in sync", c.cfg.Agent, func() bool {
 		return strings.Count(n.AgentLog(), "dataplane in sync") > before
 	})
+}
+
+// StateDir is the node's /var/run/calico (the BGP status socket,
+// bgp.sock, and the speaker's restart marker).
+func (n *Node) StateDir() string {
+	d := filepath.Join(n.c.dir, n.Name+"-run")
+	_ = os.MkdirAll(d, 0o755)
+	return d
+}
+
+// NodeStatus runs `calicoctl node status` (with args) against the node's
+// status socket, as an operator on that host would.
+func (n *Node) NodeStatus(args ...string) (string, error) {
+	c := n.c
+	cmd := exec.Command(c.cfg.Bin, append([]string{"node", "status"}, args...)...)
+	cmd.Env = c.env("ETCD_ENDPOINTS="+c.etcdURL, "DATASTORE_TYPE=etcdv3",
+		"CALICO_BGP_STATUS_SOCKET="+filepath.Join(n.StateDir(), "bgp.sock"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // StopAgent stops the agent (SIGTERM) and waits for it.

@@ -71,6 +71,9 @@ type Config struct {
 	MTUFile string
 	// Ready is called once after the first successful sync (tests, demos).
 	Ready func()
+	// BGP is the node's BGP speaker, driven when the networking backend is
+	// bird (nil: no BGP). Run closes it (without a Cease) when it returns.
+	BGP BGPSpeaker
 }
 
 // Run starts the agent and blocks until ctx ends or a component fails.
@@ -146,6 +149,11 @@ func Run(ctx context.Context, cfg Config) error {
 	g, ctx := errgroup.WithContext(ctx)
 	if hs != nil {
 		g.Go(func() error { return hs.Run(ctx) })
+	}
+	if cfg.BGP != nil {
+		defer cfg.BGP.Close()
+		b := startBGP(ctx, cfg, follower, dp, hs, log)
+		g.Go(func() error { return b.run(ctx, l.changes.C) })
 	}
 	g.Go(func() error { return follower.Run(ctx) })
 	g.Go(func() error { return l.changes.relay(ctx, follower) })

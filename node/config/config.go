@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -32,6 +33,8 @@ const (
 // Defaults as upstream's calico-node.
 const (
 	DefaultNodenameFile        = "/var/lib/calico/nodename"
+	DefaultBGPStateDir         = "/var/run/calico"
+	DefaultBGPSecretsDir       = "/etc/calico/bgp-secrets"
 	DefaultAutodetectPoll      = 60 * time.Second
 	DefaultIPv4BlockSize       = 26
 	DefaultIPv6BlockSize       = 122
@@ -105,6 +108,18 @@ type Config struct {
 	RouterID         string
 	AdvertiseCluster string
 
+	// BGP: where the speaker keeps its restart marker
+	// (CALICO_BGP_STATE_DIR, default /var/run/calico), the status socket
+	// `calicoctl node status` reads (CALICO_BGP_STATUS_SOCKET, default
+	// <state dir>/bgp.sock), where BGP passwords are read from on etcd
+	// (CALICO_BGP_SECRETS_DIR, default /etc/calico/bgp-secrets:
+	// <secret>/<key> files, a mounted Secret) and the namespace of the
+	// Secrets on Kubernetes (POD_NAMESPACE, default kube-system).
+	BGPStateDir     string
+	BGPStatusSocket string
+	BGPSecretsDir   string
+	Namespace       string
+
 	// Felix holds FELIX_* overrides, keyed by the lower-cased parameter
 	// name (FELIX_IPINIPMTU -> "ipinipmtu").
 	Felix map[string]string
@@ -140,6 +155,10 @@ func FromEnviron(environ []string) (*Config, error) {
 		AutodetectPoll: DefaultAutodetectPoll,
 	}
 	c.AdvertiseCluster = get("CALICO_ADVERTISE_CLUSTER_IPS")
+	c.BGPStateDir = orDefault(get("CALICO_BGP_STATE_DIR"), DefaultBGPStateDir)
+	c.BGPStatusSocket = orDefault(get("CALICO_BGP_STATUS_SOCKET"), filepath.Join(c.BGPStateDir, "bgp.sock"))
+	c.BGPSecretsDir = orDefault(get("CALICO_BGP_SECRETS_DIR"), DefaultBGPSecretsDir)
+	c.Namespace = orDefault(get("POD_NAMESPACE"), "kube-system")
 	var err error
 	if c.IPv4, err = parseAddress("IP", get("IP"), 4); err != nil {
 		return nil, err

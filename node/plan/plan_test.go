@@ -93,10 +93,11 @@ func TestPlanPoolModes(t *testing.T) {
 		podMTU               int
 	}{
 		{name: "no pools", toB: "-", toC: "-", toB6: "-", toC6: "-", podMTU: 1500},
+		// c is on another subnet: its plain route is BGP's, not the plan's.
 		{name: "v4 never", pools: []routes.PoolInfo{v4Pool(resources.EncapNever, resources.EncapNever)},
-			toB: direct, toC: direct, toB6: "-", toC6: "-", podMTU: 1500},
+			toB: direct, toC: "-", toB6: "-", toC6: "-", podMTU: 1500},
 		{name: "v4 unset modes", pools: []routes.PoolInfo{v4Pool("", "")},
-			toB: direct, toC: direct, toB6: "-", toC6: "-", podMTU: 1500},
+			toB: direct, toC: "-", toB6: "-", toC6: "-", podMTU: 1500},
 		{name: "ipip always", pools: []routes.PoolInfo{v4Pool(resources.EncapAlways, resources.EncapNever)},
 			toB: ipip, toC: ipip, toB6: "-", toC6: "-", ipipDev: true, podMTU: 1480},
 		{name: "ipip cross-subnet", pools: []routes.PoolInfo{v4Pool(resources.EncapCrossSubnet, resources.EncapNever)},
@@ -112,7 +113,7 @@ func TestPlanPoolModes(t *testing.T) {
 			// A disabled pool keeps routing its blocks but brings up no device.
 			toB: vx, toC: vx, toB6: "-", toC6: "-", vteps: 2, podMTU: 1500},
 		{name: "v6 never", pools: []routes.PoolInfo{v6Pool(resources.EncapNever)},
-			toB: "-", toC: "-", toB6: direct, toC6: direct, podMTU: 1500},
+			toB: "-", toC: "-", toB6: direct, toC6: "-", podMTU: 1500},
 		{name: "v6 vxlan always", pools: []routes.PoolInfo{v6Pool(resources.EncapAlways)},
 			toB: "-", toC: "-", toB6: vx6, toC6: vx6, vteps: 2, podMTU: 1500},
 		{name: "v6 vxlan cross-subnet", pools: []routes.PoolInfo{v6Pool(resources.EncapCrossSubnet)},

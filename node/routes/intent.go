@@ -309,6 +309,14 @@ func (c *computer) remoteRoute(dst netip.Prefix, pool PoolInfo, remote NodeInfo)
 	case v4 && encap(pool.IPIPMode):
 		return Route{Dst: dst, Dev: DeviceIPIP, Gw: remoteIP, OnLink: true, Protocol: c.opt.ClusterProtocol}, true
 	}
+	// A plain route needs its gateway on a connected subnet: to a node on
+	// another subnet the kernel would refuse it. BGP (the node's reflectors,
+	// the ToR) provides that route, resolved through the fabric. A local
+	// address without a real subnet (/32, /128) cannot tell: keep the route.
+	if localNet.IsValid() && localNet.Bits() < localNet.Addr().BitLen() && !sameSubnet {
+		c.debug("no route: plain next hop on another subnet, left to BGP", "dst", dst, "node", remote.Name)
+		return Route{}, false
+	}
 	return direct, true
 }
 

@@ -51,7 +51,7 @@ func TestComputeModes(t *testing.T) {
 	vx := func(dst, gw string) Route {
 		return Route{Dst: pfx(dst), Dev: "vxlan.calico", Gw: addr(gw), OnLink: true, Protocol: 80}
 	}
-	bDirect, cDirect := direct("192.168.2.0/26", "10.0.0.2"), direct("192.168.3.0/26", "10.1.0.3")
+	bDirect := direct("192.168.2.0/26", "10.0.0.2")
 	bIPIP, cIPIP := ipip("192.168.2.0/26", "10.0.0.2"), ipip("192.168.3.0/26", "10.1.0.3")
 	bVX, cVX := vx("192.168.2.0/26", "192.168.2.0"), vx("192.168.3.0/26", "192.168.3.0")
 	vtepFDB := []FDBEntry{
@@ -67,8 +67,10 @@ func TestComputeModes(t *testing.T) {
 		want        []Route
 		vtep        bool
 	}{
-		{"Never", "Never", []Route{blackholeA, bDirect, cDirect}, false},
-		{"", "", []Route{blackholeA, bDirect, cDirect}, false},
+		// c is on another subnet: a plain route to it is BGP's (the kernel
+		// would refuse a gateway that is not on a connected subnet).
+		{"Never", "Never", []Route{blackholeA, bDirect}, false},
+		{"", "", []Route{blackholeA, bDirect}, false},
 		{"Always", "Never", []Route{blackholeA, bIPIP, cIPIP}, false},
 		{"CrossSubnet", "Never", []Route{blackholeA, bDirect, cIPIP}, false},
 		{"cross-subnet", "Never", []Route{blackholeA, bDirect, cIPIP}, false},
@@ -186,10 +188,9 @@ func TestComputeIPv6(t *testing.T) {
 				{Dst: pfx("fd10:0:0:1::5/128"), Dev: "cali1", Protocol: 3, Scope: ScopeLink},
 				tt.want,
 			}
-			if tt.vxlan == "Never" {
-				want = append(want, Route{Dst: pfx("fd10:0:0:3::/122"), Gw: addr("fd01::3"), Protocol: 80})
-			}
-			// c lacks a v6 VTEP, so VXLAN (Always, or CrossSubnet to another subnet) gives it no route.
+			// c lacks a v6 VTEP, so VXLAN (Always, or CrossSubnet to another
+			// subnet) gives it no route; nor does Never (c is on another
+			// subnet: BGP's route).
 			if !reflect.DeepEqual(got.Routes, want) {
 				t.Errorf("routes:\n got %v\nwant %v", got.Routes, want)
 			}
@@ -306,12 +307,12 @@ func TestComputeNestedPools(t *testing.T) {
 		{CIDR: pfx("192.168.3.0/24")},
 	}}
 	got := Compute(s, Options{})
-	r, _ := findRoute(got.Routes, pfx("192.168.3.0/26"))
-	if want := (Route{Dst: pfx("192.168.3.0/26"), Gw: addr("10.1.0.3"), Protocol: 80}); r != want {
-		t.Errorf("got %v want %v", r, want)
+	// c's block is in the plain /24 and c is on another subnet: no route
+	// from the plan (BGP's), where the /16 alone would give a tunl0 route.
+	if r, ok := findRoute(got.Routes, pfx("192.168.3.0/26")); ok {
+		t.Errorf("got %v, want no route", r)
 	}
-	r, _ = findRoute(got.Routes, pfx("192.168.2.0/26"))
-	if r.Dev != "tunl0" {
+	if r, _ := findRoute(got.Routes, pfx("192.168.2.0/26")); r.Dev != "tunl0" {
 		t.Errorf("got %v, want via tunl0", r)
 	}
 }
@@ -328,6 +329,26 @@ func TestRouteString(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.r.String(); got != tt.want {
 			t.Errorf("String() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// A plain route to a node on another subnet is left to BGP only when the
+// local address carries a real subnet; with a /32 the plan cannot tell and
+// keeps the route.
+func TestComputePlainOtherSubnet(t *testing.T) {
+	for _, tt := range []struct {
+		local string
+		want  bool
+	}{{"10.0.0.1/24", false}, {"10.0.0.1/32", true}} {
+		nodes := baseNodes()
+		a := nodes["a"]
+		a.IPv4 = pfx(tt.local)
+		nodes["a"] = a
+		s := State{LocalNode: "a", Nodes: nodes, Blocks: baseBlocks(), Pools: []PoolInfo{{CIDR: pfx("192.168.0.0/16")}}}
+		_, got := findRoute(Compute(s, Options{}).Routes, pfx("192.168.3.0/26"))
+		if got != tt.want {
+			t.Errorf("local %s: route to c's block present=%v, want %v", tt.local, got, tt.want)
 		}
 	}
 }

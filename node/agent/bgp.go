@@ -1,0 +1,303 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	k8s "k8s.io/client-go/kubernetes"
+
+	"github.com/opencalico/calicoctl/node/bgp"
+	"github.com/opencalico/calicoctl/node/health"
+	"github.com/opencalico/calicoctl/node/reconcile"
+	"github.com/opencalico/calicoctl/node/routes"
+	"github.com/opencalico/calicoctl/node/state"
+)
+
+// BGPSpeaker is what the agent drives: node/bgp/speaker, an embedded gobgp
+// server. Apply converges it on the intent; Learned are the best paths
+// learned from peers (LearnedChanges signals a change); Close stops it
+// without a Cease, so peers keep our routes through graceful restart.
+type BGPSpeaker interface {
+	Apply(ctx context.Context, d bgp.Desired) error
+	Learned() []bgp.Learned
+	LearnedChanges() <-chan struct{}
+	Close() error
+}
+
+// RouteSink takes routes from a source other than the plan (the kernel
+// dataplane's route writer merges them with the plan's).
+type RouteSink interface {
+	SetRoutes(source string, rs []routes.Route)
+}
+
+// SourceBGP names BGP-learned routes in the route writer.
+const SourceBGP = "bgp"
+
+// NextHopResolver says which gateway to program for a next hop that is not
+// on a connected subnet (a node on another rack, reached through the
+// fabric): the kernel's own route to it. ok false keeps the next hop.
+type NextHopResolver func(nh netip.Addr) (gw netip.Addr, ok bool)
+
+// SecretSource resolves a BGP password's secretKeyRef.
+type SecretSource interface {
+	Secret(ctx context.Context, name, key string) (string, error)
+}
+
+// bgpRunner keeps the speaker on the intent computed from the followed
+// state (node/bgp Compute) and hands the learned routes to the route
+// writer. It is a reconciler of its own: a slow or failing speaker never
+// delays the kernel writers, and while the follower is out of step with the
+// datastore nothing is applied (the speaker keeps its sessions and paths).
+type bgpRunner struct {
+	node    string
+	env     bgp.Env
+	f       *state.Follower
+	sp      BGPSpeaker
+	sink    RouteSink // nil: learned routes are not programmed
+	secrets SecretSource
+	resolve NextHopResolver
+	log     *slog.Logger
+
+	r *reconcile.Reconciler[uint64]
+	// routesKick asks the learned-route loop to recompute.
+	routesKick chan struct{}
+
+	mu       sync.Mutex
+	in       bgp.RouteInput
+	haveIn   bool
+	warnings []string
+	applied  bgp.Desired
+}
+
+type bgpRunnerOptions struct {
+	Node     string
+	Env      bgp.Env
+	Follower *state.Follower
+	Speaker  BGPSpeaker
+	Sink     RouteSink
+	Secrets  SecretSource
+	Resolve  NextHopResolver
+	Health   *health.Server
+	Resync   time.Duration
+	Logger   *slog.Logger
+}
+
+func newBGPRunner(o bgpRunnerOptions) *bgpRunner {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &bgpRunner{node: o.Node, env: o.Env, f: o.Follower, sp: o.Speaker, sink: o.Sink, secrets: o.Secrets,
+		resolve: o.Resolve, log: log.With("component", "bgp"), routesKick: make(chan struct{}, 1)}
+	cfg := reconcile.Config{Name: "bgp", Resync: o.Resync, Logger: log}
+	if o.Health != nil {
+		cfg.Health = o.Health.Register("bgp", health.Reports{Live: true, Ready: true}, 0)
+	}
+	b.r = reconcile.New(cfg, b.write)
+	return b
+}
+
+// run follows the model's changes (through the agent's broadcast) and the
+// speaker's learned routes until ctx ends.
+func (b *bgpRunner) run(ctx context.Context, changes func() <-chan struct{}) error {
+	go func() { _ = b.r.Run(ctx) }()
+	go b.learnedLoop(ctx)
+	for {
+		ch := changes()
+		if st := b.f.Status(); st.Synced {
+			b.r.Set(b.f.Version())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// write computes the intent from the model and applies it to the speaker.
+func (b *bgpRunner) write(ctx context.Context, _ uint64, _ bool) error {
+	var (
+		d  bgp.Desired
+		ri bgp.RouteInput
+	)
+	b.f.Read(func(m *state.Model, _ uint64) {
+		in := bgp.FromModel(m, b.node, b.env)
+		d = bgp.Compute(in)
+		ri = bgp.RouteInputFor(in, d)
+	})
+	b.logWarnings(d.Warnings)
+	if err := b.resolvePasswords(ctx, &d); err != nil {
+		return err
+	}
+	if err := b.sp.Apply(ctx, d); err != nil {
+		return fmt.Errorf("bgp speaker: %w", err)
+	}
+	b.mu.Lock()
+	changed := !b.haveIn || !routeInputEqual(b.in, ri)
+	b.in, b.haveIn, b.applied = ri, true, d
+	b.mu.Unlock()
+	if changed {
+		b.kickRoutes()
+	}
+	return nil
+}
+
+// Desired returns the intent last applied (tests, diagnostics).
+func (b *bgpRunner) Desired() bgp.Desired {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.applied
+}
+
+func (b *bgpRunner) logWarnings(ws []string) {
+	b.mu.Lock()
+	same := slices.Equal(ws, b.warnings)
+	b.warnings = slices.Clone(ws)
+	b.mu.Unlock()
+	if same {
+		return
+	}
+	for _, w := range ws {
+		b.log.Warn(w)
+	}
+}
+
+// resolvePasswords fills each peer's Password from its secretKeyRef. A
+// missing secret fails the write (and is retried): a session must not
+// come up without the password it was configured with.
+func (b *bgpRunner) resolvePasswords(ctx context.Context, d *bgp.Desired) error {
+	for i := range d.Peers {
+		p := &d.Peers[i]
+		if p.PasswordRef == nil || p.Password != "" {
+			continue
+		}
+		if b.secrets == nil {
+			return fmt.Errorf("BGP peer %s (%s): password.secretKeyRef %s/%s: no secret source", p.Name, p.Source, p.PasswordRef.Name, p.PasswordRef.Key)
+		}
+		v, err := b.secrets.Secret(ctx, p.PasswordRef.Name, p.PasswordRef.Key)
+		if err != nil {
+			return fmt.Errorf("BGP peer %s (%s): password.secretKeyRef: %w", p.Name, p.Source, err)
+		}
+		p.Password = v
+	}
+	return nil
+}
+
+func (b *bgpRunner) kickRoutes() {
+	select {
+	case b.routesKick <- struct{}{}:
+	default:
+	}
+}
+
+// learnedLoop turns the speaker's learned paths into kernel routes
+// whenever they or the route input change.
+func (b *bgpRunner) learnedLoop(ctx context.Context) {
+	if b.sink == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.sp.LearnedChanges():
+		case <-b.routesKick:
+		}
+		b.mu.Lock()
+		in, ok := b.in, b.haveIn
+		b.mu.Unlock()
+		if !ok {
+			continue // not applied yet: our blocks and pools are unknown
+		}
+		b.sink.SetRoutes(SourceBGP, b.kernelRoutes(b.sp.Learned(), in))
+	}
+}
+
+// kernelRoutes is bgp.KernelRoutes with next hops outside every connected
+// subnet resolved through the kernel (BIRD's "gateway recursive").
+func (b *bgpRunner) kernelRoutes(learned []bgp.Learned, in bgp.RouteInput) []routes.Route {
+	rs := bgp.KernelRoutes(learned, in)
+	if b.resolve == nil {
+		return rs
+	}
+	cache := map[netip.Addr]netip.Addr{}
+	out := rs[:0]
+	for _, r := range rs {
+		if r.Dev == "" && !r.OnLink && r.Gw.IsValid() && !onNodeSubnet(in, r.Gw) {
+			gw, seen := cache[r.Gw]
+			if !seen {
+				g, ok := b.resolve(r.Gw)
+				if !ok {
+					g = netip.Addr{}
+				}
+				cache[r.Gw], gw = g, g
+			}
+			if !gw.IsValid() {
+				continue // unreachable next hop: the kernel would refuse the route
+			}
+			r.Gw = gw
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func onNodeSubnet(in bgp.RouteInput, a netip.Addr) bool {
+	for _, p := range []netip.Prefix{in.NodeIPv4, in.NodeIPv6} {
+		if p.IsValid() && p.Bits() < p.Addr().BitLen() && p.Masked().Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func routeInputEqual(a, b bgp.RouteInput) bool {
+	return a.NodeIPv4 == b.NodeIPv4 && a.NodeIPv6 == b.NodeIPv6 && a.Protocol == b.Protocol &&
+		slices.Equal(a.Pools, b.Pools) && slices.Equal(a.LocalBlocks, b.LocalBlocks) && slices.Equal(a.Reject, b.Reject) &&
+		slices.EqualFunc(a.Peers, b.Peers, func(x, y bgp.Peer) bool { return x.Address == y.Address && x.ReachableBy == y.ReachableBy })
+}
+
+// startBGP builds the BGP runner of Run.
+func startBGP(ctx context.Context, cfg Config, f *state.Follower, dp Dataplane, hs *health.Server, log *slog.Logger) *bgpRunner {
+	o := bgpRunnerOptions{Node: cfg.NodeName, Follower: f, Speaker: cfg.BGP, Health: hs, Resync: cfg.ResyncInterval,
+		Logger: log, Resolve: kernelNextHop}
+	if cfg.Env != nil {
+		o.Env = bgp.Env{Backend: cfg.Env.Backend, RouterID: cfg.Env.RouterID, AdvertiseClusterIPs: cfg.Env.AdvertiseCluster}
+	}
+	if sink, ok := dp.(RouteSink); ok {
+		o.Sink = sink
+	}
+	var b *bgpRunner
+	if k, ok := cfg.Datastore.(interface{ Clientset() k8s.Interface }); ok && cfg.Kubernetes {
+		ns := "kube-system"
+		if cfg.Env != nil {
+			ns = cfg.Env.Namespace
+		}
+		o.Secrets = newKubeSecrets(ctx, k.Clientset(), ns, func() { b.r.Kick() })
+	} else if cfg.Env != nil {
+		o.Secrets = dirSecrets{dir: cfg.Env.BGPSecretsDir}
+	}
+	b = newBGPRunner(o)
+	return b
+}
+
+// kernelNextHop resolves a next hop through the kernel's routing table:
+// the gateway of the route to it, or the next hop itself when it is on a
+// link.
+func kernelNextHop(nh netip.Addr) (netip.Addr, bool) {
+	rs, err := netlink.RouteGet(nh.AsSlice())
+	if err != nil || len(rs) == 0 {
+		return netip.Addr{}, false
+	}
+	if gw, ok := netip.AddrFromSlice(rs[0].Gw); ok && rs[0].Gw != nil {
+		return gw.Unmap(), true
+	}
+	return nh, true
+}
