@@ -156,10 +156,13 @@ func procStatusKiB(pid int) map[string]float64 {
 	return out
 }
 
-// cpuSeconds is a process's user+system CPU time so far (children that
-// were waited for included).
+// cpuSeconds is a process's user+system CPU time so far (pid 0 = self).
 func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/stat", pid)
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
