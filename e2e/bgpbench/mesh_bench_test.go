@@ -192,7 +192,6 @@ func closeAll(speakers []*speaker.Speaker) {
 	wg.Wait()
 }
 
-
 // BenchmarkBGPApplyMeshNode is one mesh node's first Apply (start gobgp,
 // policies, 99 neighbours, one path) with no other speaker running: the
 // set-up cost inside BenchmarkBGPMesh100's apply-s without the
