@@ -43,12 +43,13 @@ const (
 	firstEnv  = "BGPBENCH_FIRST"
 	countEnv  = "BGPBENCH_COUNT"
 	totalEnv  = "BGPBENCH_TOTAL"
-	// profileEnv names a file for the helper's CPU profile (optional).
+	// profileEnv names a file for a CPU profile (optional): the reflector
+	// helper's whole run, or BenchmarkBGPMesh100's convergence.
 	profileEnv = "BGPBENCH_CPUPROFILE"
 )
 
 func helperMain(mode string) int {
-	if p := os.Getenv(profileEnv); p != "" {
+	if p := os.Getenv(profileEnv); p != "" && mode == "reflector" {
 		f, err := os.Create(p)
 		if err == nil {
 			_ = pprof.StartCPUProfile(f)
@@ -322,7 +323,7 @@ func runClients(total int) error {
 // every session Established and exactly the clients' current blocks.
 // Learned is polled on the speaker's change notifications (at most every
 // 50 ms); Status (gobgp's ListPeer with advertised counts, dear on a
-// reflector) only once the paths are complete. Its last line before
+// reflector) only once the paths are complete, and only for generation 0. Its last line before
 // exiting is "status-ms <ms>", the time of one Status call.
 func runReflector(total int) error {
 	ctx := context.Background()
@@ -382,6 +383,13 @@ func runReflector(total int) error {
 				}
 			}
 			if !ok {
+				continue
+			}
+			if gen > 0 {
+				// Sessions were all Established at generation 0 and every
+				// client checks its own; Status is too dear to poll.
+				reported = gen
+				fmt.Printf("converged %d\n", gen)
 				continue
 			}
 			est := 0
