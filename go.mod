@@ -2,6 +2,11 @@ module github.com/opencalico/calicoctl
 
 go 1.26.8
 
+// Go 1.24+ makes listeners Multipath TCP by default on Linux; the kernel
+// refuses TCP_MD5SIG and IP_TTL on MPTCP sockets, so gobgp's BGP listeners
+// would silently accept no TCP-MD5 sessions (node/bgp/speaker TestPrivilegedBIRD).
+godebug multipathtcp=0
+
 require (
 	github.com/containernetworking/cni v1.3.1
 	github.com/google/uuid v1.6.0

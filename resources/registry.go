@@ -56,6 +56,7 @@ var allKinds = []*Kind{
 	kind[BGPConfiguration](Kind{Kind: "BGPConfiguration", Plural: "bgpconfigurations", Aliases: []string{"bgpconfig", "bgpconfigs"}}),
 	kind[BGPFilter](Kind{Kind: "BGPFilter", Plural: "bgpfilters", Aliases: []string{"bgpf", "bgpfs", "bf", "bfs"}}),
 	kind[BGPPeer](Kind{Kind: "BGPPeer", Plural: "bgppeers", Aliases: []string{"bgpp", "bgpps", "bp", "bps"}}),
+	kind[CalicoNodeStatus](Kind{Kind: "CalicoNodeStatus", Plural: "caliconodestatuses", Aliases: []string{"nodestatus", "nodestatuses"}}),
 	kind[ClusterInformation](Kind{Kind: "ClusterInformation", Plural: "clusterinformations", Aliases: []string{"clusterinfo", "clusterinfos"}, Singleton: true}),
 	kind[FelixConfiguration](Kind{Kind: "FelixConfiguration", Plural: "felixconfigurations", Aliases: []string{"felixconfig", "felixconfigs"}}),
 	kind[GlobalNetworkPolicy](Kind{Kind: "GlobalNetworkPolicy", Plural: "globalnetworkpolicies", Aliases: []string{"gnp", "gnps"}}),

@@ -128,6 +128,16 @@ var KindCases = []KindCase{
 		Patch: `{"spec":{"vxlanMode":"CrossSubnet"}}`, PatchPath: "spec.vxlanMode", PatchWant: `"CrossSubnet"`,
 	},
 	{
+		Kind: "CalicoNodeStatus", Word: "nodestatus", Name: "my-caliconodestatus-1",
+		Want: map[string]string{
+			"spec.node":                `"my-node"`,
+			"spec.classes":             `["Agent","BGP","Routes"]`,
+			"spec.updatePeriodSeconds": `10`,
+		},
+		EditPath: "spec.updatePeriodSeconds", EditValue: 30, EditWant: `30`,
+		Patch: `{"spec":{"classes":["BGP"]}}`, PatchPath: "spec.classes", PatchWant: `["BGP"]`,
+	},
+	{
 		Kind: "IPReservation", Word: "reservation", Name: "my-ipreservation-1",
 		Want: map[string]string{
 			"spec.reservedCIDRs": `["192.168.2.3/32","10.0.2.3/32","cafe:f00d::/123"]`,

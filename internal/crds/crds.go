@@ -48,7 +48,6 @@ var notCRD = map[string]bool{"Node": true, "WorkloadEndpoint": true, "Profile": 
 // extraDefs are upstream CRD kinds with no resources type (§2.2, §2.6).
 var extraDefs = []Def{
 	{Kind: "BlockAffinity", Plural: "blockaffinities", Type: reflect.TypeFor[blockAffinity]()},
-	{Kind: "CalicoNodeStatus", Plural: "caliconodestatuses", Type: reflect.TypeFor[calicoNodeStatus]()},
 	{Kind: "IPAMBlock", Plural: "ipamblocks", Type: reflect.TypeFor[ipamBlock]()},
 	{Kind: "IPAMConfig", Plural: "ipamconfigs", Type: reflect.TypeFor[ipamConfig]()},
 	{Kind: "IPAMHandle", Plural: "ipamhandles", Type: reflect.TypeFor[ipamHandle]()},

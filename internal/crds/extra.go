@@ -114,24 +114,6 @@ type ipamConfigSpec struct {
 	IPCooldownSeconds int `json:"ipCooldownSeconds,omitempty"`
 }
 
-// calicoNodeStatus asks a node to report its BGP and agent status.
-type calicoNodeStatus struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              calicoNodeStatusSpec `json:"spec,omitempty"`
-	// Status is written by the node; any content is kept.
-	Status struct{} `json:"status,omitempty"`
-}
-
-type calicoNodeStatusSpec struct {
-	// Node is the Calico node to report on.
-	Node string `json:"node,omitempty"`
-	// Classes are the kinds of status to report: Agent, BGP, Routes.
-	Classes []string `json:"classes,omitempty"`
-	// UpdatePeriodSeconds is how often the status is refreshed; 0 disables it.
-	UpdatePeriodSeconds *uint32 `json:"updatePeriodSeconds,omitempty"`
-}
-
 // stagedGlobalNetworkPolicy is a GlobalNetworkPolicy that is evaluated but
 // not enforced.
 type stagedGlobalNetworkPolicy struct {

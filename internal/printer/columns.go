@@ -35,6 +35,11 @@ var columnSets = map[string]*ColumnSet{
 		col("NODE", bgpPeerNode),
 		col("ASN", func(r *resources.BGPPeer, _ *Context) string { return r.Spec.ASNumber.String() }),
 	),
+	"CalicoNodeStatus": newColumnSet(
+		[]string{"NAME", "NODE"}, []string{"NAME", "NODE", "CLASSES"},
+		col("NODE", func(r *resources.CalicoNodeStatus, _ *Context) string { return r.Spec.Node }),
+		col("CLASSES", func(r *resources.CalicoNodeStatus, _ *Context) string { return strings.Join(r.Spec.Classes, ",") }),
+	),
 	"ClusterInformation": newColumnSet(
 		[]string{"NAME", "CLUSTERGUID", "CLUSTERTYPE", "CALICOVERSION", "DATASTOREREADY"}, nil,
 		col("CLUSTERGUID", func(r *resources.ClusterInformation, _ *Context) string { return r.Spec.ClusterGUID }),

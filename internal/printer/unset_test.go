@@ -18,6 +18,7 @@ var unsetCells = map[string]map[string]string{
 	"BGPConfiguration": {"NAME": "x", "LOGSEVERITY": "", "MESHENABLED": "-", "ASNUMBER": "-"},
 	"BGPFilter":        {"NAME": "x", "NUMEXPORTV4": "0", "NUMIMPORTV4": "0", "NUMEXPORTV6": "0", "NUMIMPORTV6": "0"},
 	"BGPPeer":          {"NAME": "x", "PEERIP": "", "NODE": "(global)", "ASN": "0"},
+	"CalicoNodeStatus": {"NAME": "x", "NODE": "", "CLASSES": ""},
 	"ClusterInformation": {"NAME": "x", "CLUSTERGUID": "", "CLUSTERTYPE": "", "CALICOVERSION": "",
 		"DATASTOREREADY": "<nil>"},
 	"FelixConfiguration":  {"NAME": "x"},

@@ -26,6 +26,21 @@ const (
 type compiledPolicy struct {
 	req     *api.SetPoliciesRequest
 	skipped []string
+	// perPeer fingerprints each peer's import and export statements, so
+	// Apply knows which sessions a policy change touches.
+	perPeer map[netip.Addr]peerPolicy
+}
+
+// peerPolicy is a fingerprint of one peer's statements.
+type peerPolicy struct{ imp, exp string }
+
+func fingerprint(sts []*api.Statement) string {
+	var b strings.Builder
+	for _, st := range sts {
+		raw, _ := proto.MarshalOptions{Deterministic: true}.Marshal(st)
+		b.Write(raw)
+	}
+	return b.String()
 }
 
 // policyCompiler accumulates defined sets and statements.
@@ -41,6 +56,7 @@ type policyCompiler struct {
 // and one export policy, both defaulting to accept.
 func compilePolicy(d bgp.Desired) compiledPolicy {
 	c := &policyCompiler{setNames: map[string]bool{}}
+	perPeer := map[netip.Addr]peerPolicy{}
 	peers := map[netip.Addr]bgp.Peer{}
 	for _, p := range d.Peers {
 		if _, dup := peers[p.Address]; !dup {
@@ -59,11 +75,15 @@ func compilePolicy(d bgp.Desired) compiledPolicy {
 		default:
 			continue
 		}
-		c.exports = append(c.exports, &api.Statement{
+		st := &api.Statement{
 			Name:       "nexthop-" + setName(p.Address),
 			Conditions: &api.Conditions{NeighborSet: c.neighborSet(p.Address)},
 			Actions:    &api.Actions{RouteAction: api.RouteAction_NONE, Nexthop: nh},
-		})
+		}
+		c.exports = append(c.exports, st)
+		pp := perPeer[p.Address]
+		pp.exp += fingerprint([]*api.Statement{st})
+		perPeer[p.Address] = pp
 	}
 	for _, pf := range d.Filters {
 		peer, ok := peers[pf.Peer]
@@ -96,23 +116,28 @@ func compilePolicy(d bgp.Desired) compiledPolicy {
 						continue
 					}
 					*l.dst = append(*l.dst, sts...)
+					pp := perPeer[pf.Peer]
+					if l.dst == &c.exports {
+						pp.exp += fingerprint(sts)
+					} else {
+						pp.imp += fingerprint(sts)
+					}
+					perPeer[pf.Peer] = pp
 				}
 			}
 		}
 	}
-	req := &api.SetPoliciesRequest{DefinedSets: c.sets}
-	assign := func(name string, dir api.PolicyDirection, sts []*api.Statement) {
-		pa := &api.PolicyAssignment{Name: "global", Direction: dir, DefaultAction: api.RouteAction_ACCEPT}
-		if len(sts) > 0 {
-			p := &api.Policy{Name: name, Statements: sts}
-			req.Policies = append(req.Policies, p)
-			pa.Policies = []*api.Policy{{Name: name}}
-		}
-		req.Assignments = append(req.Assignments, pa)
+	// Both policies always exist (possibly empty), so the global
+	// assignments never name a missing one.
+	req := &api.SetPoliciesRequest{DefinedSets: c.sets,
+		Policies: []*api.Policy{{Name: importPolicy, Statements: c.imports}, {Name: exportPolicy, Statements: c.exports}}}
+	// SetPolicies keeps the assignments in force; Apply sets these with
+	// SetPolicyAssignment.
+	req.Assignments = []*api.PolicyAssignment{
+		{Name: "global", Direction: api.PolicyDirection_IMPORT, DefaultAction: api.RouteAction_ACCEPT, Policies: []*api.Policy{{Name: importPolicy}}},
+		{Name: "global", Direction: api.PolicyDirection_EXPORT, DefaultAction: api.RouteAction_ACCEPT, Policies: []*api.Policy{{Name: exportPolicy}}},
 	}
-	assign(importPolicy, api.PolicyDirection_IMPORT, c.imports)
-	assign(exportPolicy, api.PolicyDirection_EXPORT, c.exports)
-	return compiledPolicy{req: req, skipped: c.skipped}
+	return compiledPolicy{req: req, skipped: c.skipped, perPeer: perPeer}
 }
 
 // setName is an address in a form usable in gobgp names.

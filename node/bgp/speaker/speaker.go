@@ -81,6 +81,7 @@ type running struct {
 	peerAdded   map[netip.Addr]time.Time
 	paths       map[netip.Prefix]originated
 	policy      *api.SetPoliciesRequest
+	peerPolicy  map[netip.Addr]peerPolicy
 	// deferUntil: while restarting, learned-route changes are not
 	// announced before this time.
 	deferUntil time.Time
@@ -360,14 +361,39 @@ func (s *Speaker) applyPolicy(ctx context.Context, d bgp.Desired) error {
 	for _, sk := range cp.skipped {
 		s.log.Warn("bgp: filter rule skipped", "rule", sk)
 	}
+	if r.policy == nil {
+		// The assignments name the policies: define them (empty) first.
+		empty := &api.SetPoliciesRequest{Policies: []*api.Policy{{Name: importPolicy}, {Name: exportPolicy}}}
+		if err := r.srv.SetPolicies(ctx, empty); err != nil {
+			return fmt.Errorf("define BGP policies: %w", err)
+		}
+		for _, a := range cp.req.Assignments {
+			if err := r.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: a}); err != nil {
+				return fmt.Errorf("assign BGP policy %s: %w", a.Direction, err)
+			}
+		}
+	}
 	if err := r.srv.SetPolicies(ctx, cp.req); err != nil {
 		return fmt.Errorf("set BGP policies: %w", err)
 	}
-	r.policy = cp.req
-	// Paths already sent and received are re-evaluated.
-	if len(r.peers) > 0 {
-		for addr := range r.peers {
-			_ = r.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_BOTH})
+	old := r.peerPolicy
+	r.policy, r.peerPolicy = cp.req, cp.perPeer
+	// Re-evaluate the sessions whose statements changed. Import: a soft
+	// reset re-runs the policy over the Adj-RIB-In. Export: gobgp v3's soft
+	// reset out sends what now passes but never withdraws what the new
+	// policy rejects, so such a session is reset (it flaps).
+	for addr := range r.peers {
+		was, now := old[addr], cp.perPeer[addr]
+		if was.imp != now.imp {
+			if err := r.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_IN}); err != nil {
+				s.log.Warn("bgp: soft reset in", "peer", addr, "err", err)
+			}
+		}
+		if was.exp != now.exp {
+			s.log.Info("bgp: export policy of a session changed; resetting it", "peer", addr)
+			if err := r.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: "export policy changed"}); err != nil {
+				s.log.Warn("bgp: reset", "peer", addr, "err", err)
+			}
 		}
 	}
 	return nil
