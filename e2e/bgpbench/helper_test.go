@@ -228,6 +228,23 @@ func (g *clientGroup) event(c *client, ev *api.WatchEventResponse) {
 	g.touch()
 }
 
+// summary is a progress line for stderr: sessions up and the fewest
+// paths any client has learned.
+func (g *clientGroup) summary() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	est, least, who := 0, g.total, -1
+	for _, c := range g.clients {
+		if c.established {
+			est++
+		}
+		if len(c.learned) < least {
+			least, who = len(c.learned), c.i
+		}
+	}
+	return fmt.Sprintf("%d of %d sessions Established; client %d has the fewest paths, %d", est, len(g.clients), who, least)
+}
+
 // converged reports whether every client is established and has learned
 // exactly the other clients' current blocks.
 func (g *clientGroup) converged() bool {
@@ -278,8 +295,14 @@ func runClients(total int) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	gen, reported := 0, -1
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
 	for {
 		select {
+		case <-progress.C:
+			if reported < gen {
+				fmt.Fprintf(os.Stderr, "%.0fs: %s\n", time.Since(began).Seconds(), g.summary())
+			}
 		case cmd := <-cmds:
 			if cmd.quit {
 				return nil

@@ -99,7 +99,11 @@ func (h *helperProc) expect(prefix string, deadline time.Time) (string, error) {
 				return strings.TrimSpace(rest), nil
 			}
 		case <-timeout.C:
-			return "", fmt.Errorf("helper %s: no %q by the deadline", h.name, prefix)
+			text := h.errText()
+			if len(text) > 1000 {
+				text = "..." + text[len(text)-1000:]
+			}
+			return "", fmt.Errorf("helper %s: no %q by the deadline; its stderr:\n%s", h.name, prefix, text)
 		}
 	}
 }

@@ -128,7 +128,7 @@ func benchReflector(b *testing.B, start func(*testing.B, int) reflector) {
 			procs = append(procs, startHelper(b, fmt.Sprintf("clients-%d", first), helperEnv+"=clients",
 				totalEnv+"="+strconv.Itoa(total), firstEnv+"="+strconv.Itoa(first), countEnv+"="+strconv.Itoa(n)))
 		}
-		deadline := t1.Add(180 * time.Second)
+		deadline := t1.Add(300 * time.Second)
 		var readyMax time.Duration
 		for _, p := range procs {
 			if _, err := p.expect("ready", deadline); err != nil {
