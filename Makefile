@@ -45,10 +45,16 @@ test: kube-apiserver
 test-short:
 	$(GO) test -short ./...
 
-## bench: Go benchmarks (not part of test); see docs/benchmarks.md
+## bench: Go benchmarks (not part of test); see docs/benchmarks.md. They include the BGP scale
+## benchmarks of e2e/bgpbench (about 8 min; bench-bgp runs only those)
 bench: export KUBE_APISERVER_BIN = $(shell e2e/kubeapiserver/build.sh)
 bench: kube-apiserver
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+## bench-bgp: the BGP scale benchmarks alone (mesh of 100, reflector of 1,000 clients: ours and BIRD)
+.PHONY: bench-bgp
+bench-bgp:
+	$(GO) test -run '^$$' -bench BGP -benchtime 1x -v -timeout 30m ./e2e/bgpbench/
 
 ## lint: formatting and vet
 lint:
