@@ -96,7 +96,7 @@ func (s *Speaker) Status() []bgp.PeerStatus {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
 	defer cancel()
-	ps, _ := s.peerStatus(ctx, r)
+	ps, _ := s.peerStatus(ctx, r, false)
 	out := make([]bgp.PeerStatus, 0, len(ps))
 	for _, p := range ps {
 		addr, _ := netip.ParseAddr(p.Address)
@@ -117,8 +117,11 @@ var sessionStates = map[api.PeerState_SessionState]string{
 	api.PeerState_ESTABLISHED: "Established",
 }
 
-// peerStatus lists the sessions with gobgp's view of each.
-func (s *Speaker) peerStatus(ctx context.Context, r *running) ([]status.Peer, error) {
+// peerStatus lists the sessions with gobgp's view of each. Counting what
+// was advertised makes gobgp run the export policy over every path for
+// every peer (seconds on a reflector with 1,000 clients), so only the
+// metrics and `node status --routes` ask for it.
+func (s *Speaker) peerStatus(ctx context.Context, r *running, advertised bool) ([]status.Peer, error) {
 	s.mu.Lock()
 	peers := make(map[string]bgp.Peer, len(r.peers))
 	added := make(map[string]time.Time, len(r.peers))
@@ -128,7 +131,7 @@ func (s *Speaker) peerStatus(ctx context.Context, r *running) ([]status.Peer, er
 	}
 	s.mu.Unlock()
 	var out []status.Peer
-	err := r.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(ap *api.Peer) {
+	err := r.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: advertised}, func(ap *api.Peer) {
 		addr := ap.GetConf().GetNeighborAddress()
 		p, ok := peers[addr]
 		if !ok {
@@ -228,8 +231,13 @@ func pathAttrs(p *api.Path) (asPath []uint32, communities []string) {
 	return asPath, communities
 }
 
-// Report is the status the agent serves on its socket.
+// Report is the status the agent serves on its socket; advertised counts
+// come only with the routes.
 func (s *Speaker) Report(ctx context.Context, withRoutes bool) (status.Report, error) {
+	return s.report(ctx, withRoutes, withRoutes)
+}
+
+func (s *Speaker) report(ctx context.Context, withRoutes, advertised bool) (status.Report, error) {
 	r := s.snapshot()
 	rep := status.Report{Version: s.version, Peers: []status.Peer{}}
 	if r == nil {
@@ -241,7 +249,7 @@ func (s *Speaker) Report(ctx context.Context, withRoutes bool) (status.Report, e
 	rep.ListenPort = r.global.ListenPort
 	rep.Started = r.started
 	rep.Restarting = r.restarting && time.Now().Before(r.deferUntil)
-	peers, err := s.peerStatus(ctx, r)
+	peers, err := s.peerStatus(ctx, r, advertised)
 	if peers != nil {
 		rep.Peers = peers
 	}
@@ -259,7 +267,7 @@ func (s *Speaker) Report(ctx context.Context, withRoutes bool) (status.Report, e
 // WriteMetrics writes sessions by state and per-peer prefix counts in the
 // Prometheus text format.
 func (s *Speaker) WriteMetrics(ctx context.Context, w io.Writer) error {
-	rep, err := s.Report(ctx, false)
+	rep, err := s.report(ctx, false, true)
 	if err != nil {
 		return err
 	}
