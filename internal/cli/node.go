@@ -18,8 +18,8 @@ import (
 	"github.com/opencalico/calicoctl/internal/ipam/ipamstore"
 	"github.com/opencalico/calicoctl/internal/version"
 	"github.com/opencalico/calicoctl/node/agent"
-	"github.com/opencalico/calicoctl/node/bgp/speaker"
 	"github.com/opencalico/calicoctl/node/autodetect"
+	"github.com/opencalico/calicoctl/node/bgp/speaker"
 	nodeconfig "github.com/opencalico/calicoctl/node/config"
 	"github.com/opencalico/calicoctl/resources"
 )
