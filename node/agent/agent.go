@@ -363,7 +363,7 @@ func (l *loop) once(ctx context.Context, first bool) (uint64, error) {
 	defer cancel()
 	settled, version := false, uint64(0)
 	l.f.Read(func(m *state.Model, v uint64) {
-		settled = startup.TunnelsSettled(m.Node(l.cfg.NodeName), m.Pools(), m.BlockContaining)
+		settled = startup.TunnelsSettled(m.Node(l.cfg.NodeName), m.Pools(), m.TunnelHandle)
 		version = v
 	})
 	if first || !settled {
