@@ -48,6 +48,9 @@ func (s *source[T]) replace(m *Model, items []T) bool {
 	return changed
 }
 
+// listPage is how many objects a source lists per request.
+const listPage = 1000
+
 // resourceSource follows one kind of datastore.Interface whose objects
 // the model keeps as they are.
 func resourceSource[T resources.Resource](ds datastore.Interface, kind string, key func(T) string, set func(*Model, T) bool, del func(*Model, T) bool, held func(*Model) map[string]T) *source[T] {
@@ -62,18 +65,29 @@ func recordSource[T resources.Resource, R any](ds datastore.Interface, kind stri
 	return &source[R]{
 		name: kind,
 		list: func(ctx context.Context) ([]R, string, error) {
-			res, err := ds.List(ctx, datastore.ListOptions{Kind: kind})
-			if err != nil {
-				return nil, "", fmt.Errorf("listing %s: %w", kind, err)
-			}
-			out := make([]R, 0, len(res.Items))
-			for i, r := range res.Items {
-				if t, ok := r.(T); ok {
-					out = append(out, record(t))
+			// Page by page (every page at the first one's revision), each
+			// reduced to records before the next is read.
+			var out []R
+			opts := datastore.ListOptions{Kind: kind, Limit: listPage}
+			rev := ""
+			for {
+				res, err := ds.List(ctx, opts)
+				if err != nil {
+					return nil, "", fmt.Errorf("listing %s: %w", kind, err)
 				}
-				res.Items[i] = nil // let the decoded object go
+				if rev == "" {
+					rev = res.Revision
+				}
+				for _, r := range res.Items {
+					if t, ok := r.(T); ok {
+						out = append(out, record(t))
+					}
+				}
+				if res.Continue == "" {
+					return out, rev, nil
+				}
+				opts.Continue = res.Continue
 			}
-			return out, res.Revision, nil
 		},
 		watch: func(ctx context.Context, rev string) (<-chan event[R], error) {
 			in, err := ds.Watch(ctx, datastore.WatchOptions{Kind: kind, Revision: rev})
@@ -156,6 +170,11 @@ func blockSource(w ipam.BlockWatcher) *source[*Block] {
 	return &source[*Block]{
 		name: "IPAMBlock",
 		list: func(ctx context.Context) ([]*Block, string, error) {
+			if st, ok := w.(ipam.BlockStreamer); ok {
+				var out []*Block
+				rev, err := st.EachBlockRevision(ctx, func(b *ipam.Block) { out = append(out, BlockOf(b)) })
+				return out, rev, err
+			}
 			blocks, rev, err := w.ListBlocksRevision(ctx)
 			if err != nil {
 				return nil, "", err
