@@ -48,8 +48,11 @@ func (s *source[T]) replace(m *Model, items []T) bool {
 	return changed
 }
 
-// listPage is how many objects a source lists per request.
-const listPage = 1000
+// listPage is how many objects a source lists per request: the etcd
+// backend's own page (etcd.DefaultPageSize). Smaller pages cost sync time
+// (1,000 took the 50,000-endpoint sync from ≈1.9 s to ≈2.6 s: etcd counts
+// the rest of the range for every limited read) for a few MiB of peak.
+const listPage = 5000
 
 // resourceSource follows one kind of datastore.Interface whose objects
 // the model keeps as they are.
