@@ -137,7 +137,8 @@ func loadScaleCluster(b *testing.B, endpoint string, nodes, weps int) {
 // the live heap after a GC with the model held, peakRSS-MiB the process's
 // peak resident set, rss-MiB its resident set once the runtime has returned
 // free memory to the kernel (anon-MiB: the anonymous part of it, without
-// the executable's pages), snapshot-ms one agent.BuildSnapshot
+// the executable's pages), rssNoFree-MiB the resident set after a GC but
+// before debug.FreeOSMemory, snapshot-ms one agent.BuildSnapshot
 // over that model (what the agent does after a change). With
 // CALICOCTL_BENCH_HEAPPROFILE=file the follower process writes a heap
 // profile there once synced.
@@ -226,14 +227,14 @@ func TestScaleFollowerChild(t *testing.T) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	peak := procStatus(t)["VmHWM"]
+	before := procStatus(t)
 	// What stays resident once the runtime has returned the sync's garbage
 	// (it does so by itself within minutes).
 	debug.FreeOSMemory()
 	st := procStatus(t)
-	fmt.Printf("RESULT sync-s=%.3f heap-MiB=%.1f rss-MiB=%.1f anon-MiB=%.1f peakRSS-MiB=%.1f snapshot-ms=%.1f\n",
-		sync.Seconds(), float64(ms.HeapAlloc)/(1<<20), st["VmRSS"]/1024, st["RssAnon"]/1024, peak/1024,
-		float64(snap.Microseconds())/1000)
+	fmt.Printf("RESULT sync-s=%.3f heap-MiB=%.1f rss-MiB=%.1f anon-MiB=%.1f rssNoFree-MiB=%.1f peakRSS-MiB=%.1f snapshot-ms=%.1f\n",
+		sync.Seconds(), float64(ms.HeapAlloc)/(1<<20), st["VmRSS"]/1024, st["RssAnon"]/1024, before["VmRSS"]/1024,
+		before["VmHWM"]/1024, float64(snap.Microseconds())/1000)
 	if path := os.Getenv("CALICOCTL_BENCH_HEAPPROFILE"); path != "" {
 		out, err := os.Create(path)
 		if err != nil {

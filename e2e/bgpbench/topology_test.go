@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/node/bgp"
+	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -49,7 +50,7 @@ func meshDesired(n int) []bgp.Desired {
 	for i := range n {
 		name := meshNodeName(i)
 		out[i] = bgp.Compute(bgp.Input{NodeName: name, Nodes: nodes, Configs: cfg, Pools: pools,
-			Blocks: []*ipam.Block{{CIDR: block(i, false), Affinity: "host:" + name}}})
+			Blocks: []*state.Block{state.BlockOf(&ipam.Block{CIDR: block(i, false), Affinity: "host:" + name})}})
 	}
 	return out
 }

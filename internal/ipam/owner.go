@@ -42,6 +42,10 @@ var (
 		"wireguard-tunnel-addr-", "wireguard-v6-tunnel-addr-"}
 )
 
+// IsTunnelHandle reports whether a handle is one the node agent gives a
+// tunnel address (IPIP, VXLAN, WireGuard).
+func IsTunnelHandle(h string) bool { return hasAnyPrefix(h, tunnelHandlePrefixes) }
+
 // IsContainerHandle reports whether a handle is one the CNI plugin makes for
 // a container: "<network>.<containerID>", the container ID being the
 // runtime's hex ID (12 or more hex digits), or any ID under upstream's

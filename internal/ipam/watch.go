@@ -30,6 +30,17 @@ type BlockEvent = WatchEvent[*Block]
 // AffinityEvent is a change to one block affinity.
 type AffinityEvent = WatchEvent[*Affinity]
 
+// BlockStreamer is the optional BlockWatcher capability to list blocks one
+// at a time, so that a caller that keeps only part of each block (the node
+// agent's model) never holds every decoded block at once. The etcd and
+// Kubernetes stores implement it.
+type BlockStreamer interface {
+	// EachBlockRevision calls fn with every block, at one revision, and
+	// returns that revision. fn must not keep the block beyond the call
+	// if it wants the memory back.
+	EachBlockRevision(ctx context.Context, fn func(*Block)) (string, error)
+}
+
 // BlockWatcher is the optional Store capability to follow blocks and
 // affinities: list once, then watch from the list's revision (client-go's
 // Reflector pattern). The etcd, Kubernetes and in-memory stores implement it.

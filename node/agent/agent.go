@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -322,6 +323,13 @@ func (l *loop) run(ctx context.Context) error {
 		v, err := l.once(ctx, !tunnelsDone)
 		switch {
 		case err == nil:
+			if !tunnelsDone {
+				// The first apply after the initial sync: hand the list's
+				// garbage (decoded pages, several times the model's size at
+				// 50,000 endpoints) back to the kernel now rather than over
+				// the scavenger's minutes (docs/scale.md, memory).
+				debug.FreeOSMemory()
+			}
 			tunnelsDone, applied, version = true, true, v
 			if failures > 0 {
 				log.Info("back in sync with the datastore", "after_failures", failures)
@@ -363,7 +371,7 @@ func (l *loop) once(ctx context.Context, first bool) (uint64, error) {
 	defer cancel()
 	settled, version := false, uint64(0)
 	l.f.Read(func(m *state.Model, v uint64) {
-		settled = startup.TunnelsSettled(m.Node(l.cfg.NodeName), m.Pools(), m.BlockContaining)
+		settled = startup.TunnelsSettled(m.Node(l.cfg.NodeName), m.Pools(), m.TunnelHandle)
 		version = v
 	})
 	if first || !settled {

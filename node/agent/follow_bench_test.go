@@ -34,16 +34,21 @@ func bigModel(nodes, weps int) *state.Model {
 	p.Spec = resources.IPPoolSpec{CIDR: "100.64.0.0/10", VXLANMode: resources.EncapAlways}
 	m.SetPool(p)
 	for i := range weps {
-		node := i % nodes
-		base := netip.AddrFrom4([4]byte{100, byte(64 + node>>10), byte(node >> 2), byte(node&3)<<6 | byte(1+i/nodes%60)})
-		w := &resources.WorkloadEndpoint{}
-		w.Namespace = "default"
-		w.Name = fmt.Sprintf("node--%05d-k8s-pod--%06d-eth0", node, i)
-		w.Spec = resources.WorkloadEndpointSpec{Node: fmt.Sprintf("node-%05d", node), Pod: fmt.Sprintf("pod-%06d", i),
-			InterfaceName: fmt.Sprintf("cali%06d", i), IPNetworks: []string{base.String() + "/32"}}
-		m.SetWorkloadEndpoint(w)
+		m.SetWorkloadEndpoint(bigModelWEP(i, nodes))
 	}
 	return m
+}
+
+// bigModelWEP is bigModel's workload endpoint i.
+func bigModelWEP(i, nodes int) *resources.WorkloadEndpoint {
+	node := i % nodes
+	base := netip.AddrFrom4([4]byte{100, byte(64 + node>>10), byte(node >> 2), byte(node&3)<<6 | byte(1+i/nodes%60)})
+	w := &resources.WorkloadEndpoint{}
+	w.Namespace = "default"
+	w.Name = fmt.Sprintf("node--%05d-k8s-pod--%06d-eth0", node, i)
+	w.Spec = resources.WorkloadEndpointSpec{Node: fmt.Sprintf("node-%05d", node), Pod: fmt.Sprintf("pod-%06d", i),
+		InterfaceName: fmt.Sprintf("cali%06d", i), IPNetworks: []string{base.String() + "/32"}}
+	return w
 }
 
 // BenchmarkFollowOneChange: what one watch event costs an agent whose model
@@ -55,7 +60,7 @@ func bigModel(nodes, weps int) *state.Model {
 // which looks for the endpoints inside it).
 func BenchmarkFollowOneChange(b *testing.B) {
 	m := bigModel(5000, 50000)
-	w := m.WorkloadEndpointsOn("node-00042")[0]
+	w := bigModelWEP(42, 5000) // on node-00042
 	alt := []string{"100.64.10.129/32", "100.64.10.130/32"}
 	b.Run("Event", func(b *testing.B) {
 		b.ReportAllocs()

@@ -79,14 +79,14 @@ func (in *planInput) block(m *state.Model, cidr netip.Prefix) {
 		return
 	case b == nil:
 		in.inc.DeleteBlock(cidr)
-	case had && old == state.BlockHost(b):
+	case had && old == b.Host():
 		return
 	default:
-		in.inc.SetBlock(cidr, state.BlockHost(b))
+		in.inc.SetBlock(cidr, b.Host())
 	}
-	for _, k := range m.WorkloadEndpointsIn(cidr) {
-		if w := m.WorkloadEndpoint(k); w != nil && w.Spec.Node != in.node {
-			in.inc.SetEndpoint(endpointKey(k), endpointOf(m, w, in.node))
+	for _, w := range m.WorkloadEndpointsIn(cidr) {
+		if w.Node != in.node {
+			in.inc.SetEndpoint(endpointKey(w.Key), endpointOf(m, w, in.node))
 		}
 	}
 }
@@ -99,7 +99,7 @@ func (in *planInput) rebuild(m *state.Model) {
 		in.inc.SetNode(nodeInfo(n))
 	}
 	for _, b := range m.Blocks() {
-		in.inc.SetBlock(b.CIDR, state.BlockHost(b))
+		in.inc.SetBlock(b.CIDR, b.Host())
 	}
 	for k, w := range m.WorkloadEndpoints() {
 		in.inc.SetEndpoint(endpointKey(k), endpointOf(m, w, in.node))

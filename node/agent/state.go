@@ -83,7 +83,7 @@ func BuildSnapshot(m *state.Model, node string) *Snapshot {
 	s.Local = s.Routes.Nodes[node]
 	s.IPIP, s.VXLAN, s.VXLANv6 = plan.EncapsInUse(s.Routes.Pools)
 	for _, b := range m.Blocks() {
-		s.Routes.Blocks = append(s.Routes.Blocks, routes.BlockInfo{CIDR: b.CIDR, Node: state.BlockHost(b)})
+		s.Routes.Blocks = append(s.Routes.Blocks, routes.BlockInfo{CIDR: b.CIDR, Node: b.Host()})
 	}
 	for _, w := range m.WorkloadEndpoints() {
 		e := endpointOf(m, w, node)
@@ -125,30 +125,22 @@ func globalsOf(m *state.Model, node string) plan.Globals {
 // endpointOf is what workload endpoint w contributes to node's plan: its
 // routes and floating IPs when local, its borrowed addresses (in a block
 // affine to another node, or to none) when remote.
-func endpointOf(m *state.Model, w *resources.WorkloadEndpoint, node string) plan.Endpoint {
+func endpointOf(m *state.Model, w *state.Endpoint, node string) plan.Endpoint {
 	var e plan.Endpoint
-	local := w.Spec.Node == node
-	for _, n := range w.Spec.IPNetworks {
-		p, err := netip.ParsePrefix(n)
-		if err != nil {
-			continue
-		}
+	local := w.Node == node
+	for _, p := range w.Networks {
 		host := hostPrefix(p.Addr())
 		if local {
-			if w.Spec.InterfaceName != "" {
-				e.Workloads = append(e.Workloads, routes.WorkloadRoute{Addr: host, Iface: w.Spec.InterfaceName})
+			if w.InterfaceName != "" {
+				e.Workloads = append(e.Workloads, routes.WorkloadRoute{Addr: host, Iface: w.InterfaceName})
 			}
-		} else if blockOwner(m, p.Addr()) != w.Spec.Node {
-			e.Borrowed = append(e.Borrowed, routes.BlockInfo{CIDR: host, Node: w.Spec.Node})
+		} else if blockOwner(m, p.Addr()) != w.Node {
+			e.Borrowed = append(e.Borrowed, routes.BlockInfo{CIDR: host, Node: w.Node})
 		}
 	}
 	if local {
-		for _, nt := range w.Spec.IPNATs {
-			in, err1 := netip.ParseAddr(nt.InternalIP)
-			ext, err2 := netip.ParseAddr(nt.ExternalIP)
-			if err1 == nil && err2 == nil {
-				e.FloatingIPs = append(e.FloatingIPs, nat.FloatingNAT{Ext: ext, Int: in})
-			}
+		for _, nt := range w.NATs {
+			e.FloatingIPs = append(e.FloatingIPs, nat.FloatingNAT{Ext: nt.External, Int: nt.Internal})
 		}
 	}
 	return e
@@ -159,7 +151,7 @@ func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen
 // blockOwner is the node the block containing a is affine to ("" for none).
 func blockOwner(m *state.Model, a netip.Addr) string {
 	if b := m.BlockContaining(a); b != nil {
-		return state.BlockHost(b)
+		return b.Host()
 	}
 	return ""
 }

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/opencalico/calicoctl/internal/ipam"
+	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -105,7 +105,7 @@ func TestComputeIsDeterministic(t *testing.T) {
 	in := seed004(true)
 	in.NodeName = "master2"
 	in.Pools = []*resources.IPPool{pool("a", "10.244.0.0/16"), pool("b", "10.245.0.0/16")}
-	in.Blocks = []*ipam.Block{block("10.244.0.0/26", "master2"), block("10.245.0.64/26", "master2")}
+	in.Blocks = []*state.Block{block("10.244.0.0/26", "master2"), block("10.245.0.64/26", "master2")}
 	first := Compute(in)
 	slices.Reverse(in.Peers)
 	slices.Reverse(in.Pools)

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/opencalico/calicoctl/internal/ipam"
+	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -89,14 +90,20 @@ func pool(name, cidr string, mut ...func(*resources.IPPoolSpec)) *resources.IPPo
 	return p
 }
 
-func block(cidr, node string) *ipam.Block {
+func rawBlock(cidr, node string) *ipam.Block {
 	return &ipam.Block{CIDR: netip.MustParsePrefix(cidr), Affinity: "host:" + node}
 }
 
-func wep(node, name string, lbls map[string]string, ips ...string) *resources.WorkloadEndpoint {
+func block(cidr, node string) *state.Block { return state.BlockOf(rawBlock(cidr, node)) }
+
+func rawWEP(node, name string, lbls map[string]string, ips ...string) *resources.WorkloadEndpoint {
 	w := &resources.WorkloadEndpoint{Spec: resources.WorkloadEndpointSpec{Node: node, IPNetworks: ips}}
 	w.Name, w.Namespace, w.Labels = name, "default", lbls
 	return w
+}
+
+func wep(node, name string, lbls map[string]string, ips ...string) *state.Endpoint {
+	return state.EndpointOf(rawWEP(node, name, lbls, ips...))
 }
 
 func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }

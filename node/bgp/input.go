@@ -1,7 +1,6 @@
 package bgp
 
 import (
-	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
@@ -37,10 +36,10 @@ type Input struct {
 	// Pools are all IP pools.
 	Pools []*resources.IPPool
 	// Blocks are the IPAM blocks affine to this node (others are ignored).
-	Blocks []*ipam.Block
+	Blocks []*state.Block
 	// Workloads are the workload endpoints on this node (others are
 	// ignored).
-	Workloads []*resources.WorkloadEndpoint
+	Workloads []*state.Endpoint
 	Env       Env
 }
 

@@ -15,10 +15,10 @@ func TestFromModel(t *testing.T) {
 	m.SetNode(mkNode("n1", "10.0.0.1/24"))
 	m.SetNode(mkNode("n2", "10.0.0.2/24"))
 	m.SetPool(pool("p", "10.244.0.0/16"))
-	m.SetBlock(block("10.244.0.0/26", "n1"))
-	m.SetBlock(block("10.244.0.64/26", "n2"))
-	m.SetWorkloadEndpoint(wep("n1", "a", nil, "10.244.0.64/32"))
-	m.SetWorkloadEndpoint(wep("n2", "b", nil, "10.244.0.65/32"))
+	m.SetBlock(rawBlock("10.244.0.0/26", "n1"))
+	m.SetBlock(rawBlock("10.244.0.64/26", "n2"))
+	m.SetWorkloadEndpoint(rawWEP("n1", "a", nil, "10.244.0.64/32"))
+	m.SetWorkloadEndpoint(rawWEP("n2", "b", nil, "10.244.0.65/32"))
 	m.SetBGPConfiguration(meshOff())
 	m.SetBGPPeer(bgpPeer("tor", resources.BGPPeerSpec{PeerIP: "192.0.2.1", ASNumber: 65000, Filters: []string{"f"}}))
 	f := &resources.BGPFilter{Spec: resources.BGPFilterSpec{ExportV4: []resources.BGPFilterRuleV4{{Action: "Reject"}}}}
@@ -32,7 +32,7 @@ func TestFromModel(t *testing.T) {
 	if len(in.Blocks) != 1 || in.Blocks[0].CIDR != pfx("10.244.0.0/26") {
 		t.Errorf("blocks = %v, want n1's only", in.Blocks)
 	}
-	if len(in.Workloads) != 1 || in.Workloads[0].Name != "a" {
+	if len(in.Workloads) != 1 || in.Workloads[0].Key.Name != "a" {
 		t.Errorf("workloads = %v, want n1's only", in.Workloads)
 	}
 	d := Compute(in)

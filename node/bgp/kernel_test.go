@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/node/routes"
+	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -106,7 +106,7 @@ func TestRouteInputFor(t *testing.T) {
 		Nodes:    nodeMap(mkNode("n1", "10.0.0.1/24", v6("fd00::1/64")), mkNode("n2", "10.0.0.2/24")),
 		Configs:  cfgMap(bgpCfg("default", resources.BGPConfigurationSpec{ServiceClusterIPs: []resources.ServiceIPBlock{{CIDR: "10.96.0.0/12"}}})),
 		Pools:    []*resources.IPPool{pool("p", "10.244.0.0/16", func(s *resources.IPPoolSpec) { s.IPIPMode = resources.EncapCrossSubnet })},
-		Blocks:   []*ipam.Block{block("10.244.0.0/26", "n1"), block("10.244.1.0/26", "n2"), gone},
+		Blocks:   []*state.Block{block("10.244.0.0/26", "n1"), block("10.244.1.0/26", "n2"), gone},
 	}
 	d := Compute(in)
 	ri := RouteInputFor(in, d)

@@ -35,14 +35,10 @@ func (p *planner) paths() ([]Path, []netip.Prefix) {
 		add(b, PathBlock)
 	}
 	for _, w := range p.in.Workloads {
-		if w == nil || w.Spec.Node != p.in.NodeName {
+		if w == nil || w.Node != p.in.NodeName {
 			continue
 		}
-		for _, n := range w.Spec.IPNetworks {
-			pfx, err := parseAddrOrPrefix(n)
-			if err != nil {
-				continue
-			}
+		for _, pfx := range w.Networks {
 			a := pfx.Addr().Unmap()
 			if slices.ContainsFunc(own, func(b netip.Prefix) bool { return b.Contains(a) }) {
 				continue // covered by the block route

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/opencalico/calicoctl/internal/ipam"
+	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -44,11 +44,11 @@ func pathInput() Input {
 			pool("quiet", "10.245.0.0/16", func(s *resources.IPPoolSpec) { s.DisableBGPExport = true }),
 			pool("v6", "fd00:244::/48"),
 		},
-		Blocks: []*ipam.Block{
+		Blocks: []*state.Block{
 			block("10.244.0.64/26", "n1"), block("10.244.0.0/26", "n1"), block("10.245.0.0/26", "n1"),
 			block("fd00:244::/122", "n1"), block("10.244.1.0/26", "n2"), deleted,
 		},
-		Workloads: []*resources.WorkloadEndpoint{
+		Workloads: []*state.Endpoint{
 			wep("n1", "own-block", nil, "10.244.0.5/32"),
 			wep("n1", "borrowed", nil, "10.244.1.7/32", "fd00:244::1:5/128"),
 			wep("n1", "quiet-pool", nil, "10.245.1.9/32"),

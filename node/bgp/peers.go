@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 	"github.com/opencalico/calicoctl/resources/selector"
 )
@@ -376,19 +377,15 @@ func (p *planner) nodeAsCandidates(name string, v4, v6 bool, pp *parsedPeer) []c
 // picks, one per address.
 func (p *planner) workloadCandidates(pp *parsedPeer) []candidate {
 	ws := slices.Clone(p.in.Workloads)
-	slices.SortFunc(ws, func(a, b *resources.WorkloadEndpoint) int {
-		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	slices.SortFunc(ws, func(a, b *state.Endpoint) int {
+		return cmp.Or(strings.Compare(a.Key.Namespace, b.Key.Namespace), strings.Compare(a.Key.Name, b.Key.Name))
 	})
 	var out []candidate
 	for _, w := range ws {
-		if w == nil || w.Spec.Node != p.in.NodeName || !pp.wlSel.Evaluate(w.Labels) {
+		if w == nil || w.Node != p.in.NodeName || !pp.wlSel.Evaluate(w.Labels) {
 			continue
 		}
-		for _, n := range w.Spec.IPNetworks {
-			pfx, err := parseAddrOrPrefix(n)
-			if err != nil {
-				continue
-			}
+		for _, pfx := range w.Networks {
 			out = append(out, candidate{workload: true, addr: pfx.Addr().Unmap(), asn: uint32(pp.r.Spec.ASNumber), src: pp})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -255,7 +256,7 @@ func TestLocalWorkloadPeers(t *testing.T) {
 		Configs:  cfgMap(meshOff()),
 		Peers: []*resources.BGPPeer{bgpPeer("pods", resources.BGPPeerSpec{LocalWorkloadSelector: "app == 'router'", ASNumber: 65010}),
 			bgpPeer("other-node", resources.BGPPeerSpec{Node: "n2", LocalWorkloadSelector: "all()", ASNumber: 65011})},
-		Workloads: []*resources.WorkloadEndpoint{
+		Workloads: []*state.Endpoint{
 			wep("n1", "r1", map[string]string{"app": "router"}, "10.244.0.5/32", "fd00:244::5/128"),
 			wep("n1", "web", map[string]string{"app": "web"}, "10.244.0.6/32"),
 			wep("n2", "r2", map[string]string{"app": "router"}, "10.244.1.5/32"),

@@ -3,18 +3,18 @@ package startup
 import (
 	"net/netip"
 
-	"github.com/opencalico/calicoctl/internal/ipam"
 	"github.com/opencalico/calicoctl/resources"
 )
 
 // TunnelsSettled says, from datastore state already in memory, whether
 // EnsureTunnelAddresses would find nothing to do for node: every tunnel a
-// pool needs has an address in such a pool that blockOf's block allocates
-// to the node's handle, no tunnel is recorded that no pool needs, and the
+// pool needs has an address in such a pool that handleOf says is allocated
+// to the node's tunnel handle (handleOf: the handle of an address's
+// allocation, "" when unallocated or unknown), no tunnel is recorded that no pool needs, and the
 // VXLAN MAC is set exactly when a VXLAN address is. The agent calls
 // EnsureTunnelAddresses (which reads and writes the datastore) only when
 // this is false, so an idle agent sends nothing.
-func TunnelsSettled(node *resources.Node, pools []*resources.IPPool, blockOf func(netip.Addr) *ipam.Block) bool {
+func TunnelsSettled(node *resources.Node, pools []*resources.IPPool, handleOf func(netip.Addr) string) bool {
 	if node == nil {
 		return false
 	}
@@ -36,7 +36,7 @@ func TunnelsSettled(node *resources.Node, pools []*resources.IPPool, blockOf fun
 			continue
 		}
 		cur, err := netip.ParseAddr(raw)
-		if err != nil || !inAny(wanted, cur) || !allocatedTo(blockOf(cur), cur, TunnelHandle(t.typ, node.Name)) {
+		if err != nil || !inAny(wanted, cur) || handleOf(cur) != TunnelHandle(t.typ, node.Name) {
 			return false
 		}
 		if t.typ == TypeVXLAN {
@@ -44,21 +44,4 @@ func TunnelsSettled(node *resources.Node, pools []*resources.IPPool, blockOf fun
 		}
 	}
 	return vxlan == (node.Spec.VXLANTunnelMACAddr != "")
-}
-
-// allocatedTo says whether block b allocates a to handle.
-func allocatedTo(b *ipam.Block, a netip.Addr, handle string) bool {
-	if b == nil {
-		return false
-	}
-	ord, ok := ipam.OrdinalOf(b, a)
-	if !ok || ord >= len(b.Allocations) || b.Allocations[ord] == nil {
-		return false
-	}
-	i := *b.Allocations[ord]
-	if i < 0 || i >= len(b.Attributes) {
-		return false
-	}
-	h := b.Attributes[i].HandleID
-	return h != nil && *h == handle
 }

@@ -36,14 +36,37 @@ func settled(t *testing.T, c *client.Client, store ipam.Store, node string) bool
 	if err != nil {
 		t.Fatal(err)
 	}
-	return TunnelsSettled(n, pools, func(a netip.Addr) *ipam.Block {
-		for _, b := range blocks {
-			if b.CIDR.Contains(a) {
-				return b
-			}
+	return TunnelsSettled(n, pools, func(a netip.Addr) string { return handleIn(blocks, a) })
+}
+
+// handleIn is the handle of the allocation of a in blocks ("" for none).
+func handleIn(blocks []*ipam.Block, a netip.Addr) string {
+	for _, b := range blocks {
+		if !b.CIDR.Contains(a) {
+			continue
 		}
-		return nil
-	})
+		ord, ok := ipam.OrdinalOf(b, a)
+		if !ok || ord >= len(b.Allocations) || b.Allocations[ord] == nil {
+			return ""
+		}
+		i := *b.Allocations[ord]
+		if i < 0 || i >= len(b.Attributes) || b.Attributes[i].HandleID == nil {
+			return ""
+		}
+		return *b.Attributes[i].HandleID
+	}
+	return ""
+}
+
+// TestTunnelHandlesAreTunnelHandles: the agent's model keeps only the
+// allocations whose handle ipam.IsTunnelHandle accepts; the handles
+// TunnelsSettled looks for must be among them.
+func TestTunnelHandlesAreTunnelHandles(t *testing.T) {
+	for _, typ := range []string{TypeIPIP, TypeVXLAN} {
+		if h := TunnelHandle(typ, "n1"); !ipam.IsTunnelHandle(h) {
+			t.Errorf("TunnelHandle(%s) = %q: not a tunnel handle for ipam.IsTunnelHandle", typ, h)
+		}
+	}
 }
 
 // TestTunnelsSettled agrees with EnsureTunnelAddresses: false exactly when

@@ -29,7 +29,7 @@ func TestChangeLog(t *testing.T) {
 	if !ok || !slices.Equal(got, want) {
 		t.Fatalf("ChangesSince = %+v, %v; want %+v", got, ok, want)
 	}
-	if keys := m.WorkloadEndpointsIn(netip.MustParsePrefix("10.0.0.0/26")); len(keys) != 1 || keys[0].Name != "w1" {
+	if keys := m.WorkloadEndpointsIn(netip.MustParsePrefix("10.0.0.0/26")); len(keys) != 1 || keys[0].Key.Name != "w1" {
 		t.Errorf("WorkloadEndpointsIn = %v", keys)
 	}
 	if keys := m.WorkloadEndpointsIn(netip.MustParsePrefix("10.0.0.0/8")); len(keys) != 1 {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,7 +191,7 @@ func (e *etcdEnv) delBlock(t testing.TB, cidr string) {
 func wepsOn(m *Model, node string) []string {
 	var out []string
 	for _, w := range m.WorkloadEndpointsOn(node) {
-		out = append(out, w.Spec.Pod)
+		out = append(out, strings.TrimPrefix(w.InterfaceName, "cali")) // wep names the interface cali<pod>
 	}
 	slices.Sort(out)
 	return out
@@ -266,7 +267,7 @@ func TestFollowerEtcd(t *testing.T) {
 			},
 			modified: func(m *Model) bool {
 				ws := m.WorkloadEndpointsOn("n2")
-				return len(ws) == 1 && slices.Equal(ws[0].Spec.IPNetworks, []string{"10.244.0.71/32"})
+				return len(ws) == 1 && slices.Equal(ws[0].Networks, []netip.Prefix{netip.MustParsePrefix("10.244.0.71/32")})
 			},
 			remove: func(t *testing.T) {
 				e.del(t, resources.KeyOf(wep(t, "n2", "b")))

@@ -3,6 +3,7 @@ package state
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -93,7 +94,7 @@ func TestFollowerKDD(t *testing.T) {
 	}
 	waitModel(t, f, "pod b gone", func(m *Model, _ Status) bool {
 		ws := m.WorkloadEndpointsOn("state-n1")
-		return len(ws) == 1 && ws[0].Spec.Pod == "a"
+		return len(ws) == 1 && strings.HasSuffix(ws[0].Key.Name, "-k8s-a-eth0")
 	})
 
 	// Pool modified, then deleted.

@@ -21,23 +21,30 @@ import (
 
 // Model is the followed datastore state with its indexes. Read it only
 // inside Follower.Read (or own it, as ReadSnapshot does); its objects are
-// shared and must not be modified.
+// shared and must not be modified. Workload endpoints and IPAM blocks are
+// kept as compact records (records.go).
 type Model struct {
 	nodes  map[string]*resources.Node
 	pools  map[string]*resources.IPPool
 	felix  map[string]*resources.FelixConfiguration
-	weps   map[resources.Key]*resources.WorkloadEndpoint
-	blocks map[netip.Prefix]*ipam.Block
+	weps   map[resources.Key]*Endpoint
+	blocks map[netip.Prefix]*Block
 	bgp    bgpObjects // BGPPeers, BGPConfigurations, BGPFilters (model_bgp.go)
 
 	// Indexes.
-	wepsByNode map[string]map[resources.Key]struct{}
-	// wepsByAddr finds the endpoints using an address (usually one).
-	wepsByAddr   map[netip.Addr][]resources.Key
-	blocksByNode map[string]map[netip.Prefix]struct{}
+	wepsByNode map[string]map[*Endpoint]struct{}
+	// wepsByAddr finds the endpoint using an address; the rare further
+	// endpoints using the same address are in wepsByAddrMore.
+	wepsByAddr     map[netip.Addr]*Endpoint
+	wepsByAddrMore map[netip.Addr][]*Endpoint
+	blocksByNode   map[string]map[netip.Prefix]struct{}
 	// blockBits counts blocks per (family, prefix length), so the block
 	// containing an address is found with one map lookup per length.
 	blockBits map[blockLen]int
+
+	// Interned label sets and profile lists of the endpoints.
+	labelSets    internTable[map[string]string]
+	profileLists internTable[[]string]
 
 	// changes records what changed, for readers that follow the model
 	// incrementally (changes.go).
@@ -53,10 +60,11 @@ type blockLen struct {
 func NewModel() *Model {
 	return &Model{
 		nodes: map[string]*resources.Node{}, pools: map[string]*resources.IPPool{},
-		felix: map[string]*resources.FelixConfiguration{}, weps: map[resources.Key]*resources.WorkloadEndpoint{},
-		blocks: map[netip.Prefix]*ipam.Block{}, wepsByNode: map[string]map[resources.Key]struct{}{},
+		felix: map[string]*resources.FelixConfiguration{}, weps: map[resources.Key]*Endpoint{},
+		blocks: map[netip.Prefix]*Block{}, wepsByNode: map[string]map[*Endpoint]struct{}{},
 		blocksByNode: map[string]map[netip.Prefix]struct{}{}, blockBits: map[blockLen]int{},
-		wepsByAddr: map[netip.Addr][]resources.Key{},
+		wepsByAddr: map[netip.Addr]*Endpoint{}, wepsByAddrMore: map[netip.Addr][]*Endpoint{},
+		labelSets: internTable[map[string]string]{}, profileLists: internTable[[]string]{},
 	}
 }
 
@@ -73,19 +81,19 @@ func (m *Model) Pools() []*resources.IPPool { return sortedValues(m.pools) }
 func (m *Model) FelixConfiguration(name string) *resources.FelixConfiguration { return m.felix[name] }
 
 // Blocks returns every IPAM block, in CIDR order.
-func (m *Model) Blocks() []*ipam.Block {
+func (m *Model) Blocks() []*Block {
 	out := slices.Collect(maps.Values(m.blocks))
-	slices.SortFunc(out, func(a, b *ipam.Block) int {
+	slices.SortFunc(out, func(a, b *Block) int {
 		return cmp.Or(a.CIDR.Addr().Compare(b.CIDR.Addr()), cmp.Compare(a.CIDR.Bits(), b.CIDR.Bits()))
 	})
 	return out
 }
 
 // Block returns the block with this CIDR (nil if absent).
-func (m *Model) Block(cidr netip.Prefix) *ipam.Block { return m.blocks[cidr] }
+func (m *Model) Block(cidr netip.Prefix) *Block { return m.blocks[cidr] }
 
 // BlockContaining returns the block that contains a (nil if none).
-func (m *Model) BlockContaining(a netip.Addr) *ipam.Block {
+func (m *Model) BlockContaining(a netip.Addr) *Block {
 	for l := range m.blockBits {
 		if l.is4 != a.Is4() {
 			continue
@@ -99,28 +107,39 @@ func (m *Model) BlockContaining(a netip.Addr) *ipam.Block {
 	return nil
 }
 
+// TunnelHandle is the handle of the tunnel address allocated at a ("" when
+// a is not allocated to a tunnel in a known block): what
+// startup.TunnelsSettled checks.
+func (m *Model) TunnelHandle(a netip.Addr) string {
+	if b := m.BlockContaining(a); b != nil {
+		for _, t := range b.Tunnels {
+			if t.Addr == a {
+				return t.Handle
+			}
+		}
+	}
+	return ""
+}
+
 // BlocksAffineTo returns the CIDRs of the blocks affine to host:node.
 func (m *Model) BlocksAffineTo(node string) []netip.Prefix {
 	return slices.SortedFunc(maps.Keys(m.blocksByNode[node]), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 }
 
 // WorkloadEndpoints returns every workload endpoint, by key.
-func (m *Model) WorkloadEndpoints() map[resources.Key]*resources.WorkloadEndpoint { return m.weps }
+func (m *Model) WorkloadEndpoints() map[resources.Key]*Endpoint { return m.weps }
 
 // WorkloadEndpoint returns the workload endpoint with this key (nil if
 // absent).
-func (m *Model) WorkloadEndpoint(k resources.Key) *resources.WorkloadEndpoint {
+func (m *Model) WorkloadEndpoint(k resources.Key) *Endpoint {
 	k.Kind = "WorkloadEndpoint"
 	return m.weps[k]
 }
 
-// WorkloadEndpointsOn returns the workload endpoints of one node.
-func (m *Model) WorkloadEndpointsOn(node string) []*resources.WorkloadEndpoint {
-	out := make([]*resources.WorkloadEndpoint, 0, len(m.wepsByNode[node]))
-	for k := range m.wepsByNode[node] {
-		out = append(out, m.weps[k])
-	}
-	return out
+// WorkloadEndpointsOn returns the workload endpoints of one node (in no
+// order).
+func (m *Model) WorkloadEndpointsOn(node string) []*Endpoint {
+	return slices.Collect(maps.Keys(m.wepsByNode[node]))
 }
 
 // Counts is the number of objects of each kind (for logs and tests).
@@ -131,14 +150,9 @@ func (m *Model) Counts() Counts {
 	return Counts{len(m.nodes), len(m.pools), len(m.felix), len(m.weps), len(m.blocks)}
 }
 
-// BlockHost is the node a block is affine to ("" for none or a virtual owner).
-func BlockHost(b *ipam.Block) string {
-	h, _ := strings.CutPrefix(b.Affinity, "host:")
-	if h == b.Affinity {
-		return ""
-	}
-	return h
-}
+// BlockHost is the node a block is affine to ("" for none or a virtual
+// owner).
+func BlockHost(b *Block) string { return b.Host() }
 
 func sortedValues[T any](m map[string]T) []T {
 	out := make([]T, 0, len(m))
@@ -201,32 +215,65 @@ func (m *Model) DeleteFelixConfiguration(name string) bool {
 	return m.changed(ok, Change{Kind: ChangedFelixConfiguration, Name: name})
 }
 
-func wepKey(w *resources.WorkloadEndpoint) resources.Key {
-	return resources.Key{Kind: "WorkloadEndpoint", Namespace: w.Namespace, Name: w.Name}
-}
-
 // SetWorkloadEndpoint adds or replaces a workload endpoint.
 func (m *Model) SetWorkloadEndpoint(w *resources.WorkloadEndpoint) bool {
-	k := wepKey(w)
-	old := m.weps[k]
+	return m.setEndpoint(EndpointOf(w))
+}
+
+// setEndpoint adds or replaces the record of a workload endpoint; it
+// takes e (and interns its labels and profiles).
+func (m *Model) setEndpoint(e *Endpoint) bool {
+	e.Key.Kind = "WorkloadEndpoint"
+	old := m.weps[e.Key]
+	if old != nil && old.equal(e) {
+		return false
+	}
+	m.intern(e)
 	if old != nil {
-		if reflect.DeepEqual(old.Spec, w.Spec) && reflect.DeepEqual(old.Labels, w.Labels) {
-			m.weps[k] = w
-			return false
-		}
-		m.unindexWEP(k, old)
+		m.unindexEndpoint(old)
 	}
-	m.weps[k] = w
-	set := m.wepsByNode[w.Spec.Node]
+	m.weps[e.Key] = e
+	set := m.wepsByNode[e.Node]
 	if set == nil {
-		set = map[resources.Key]struct{}{}
-		m.wepsByNode[w.Spec.Node] = set
+		set = map[*Endpoint]struct{}{}
+		m.wepsByNode[e.Node] = set
 	}
-	set[k] = struct{}{}
-	for _, a := range wepAddrs(w) {
-		m.wepsByAddr[a] = append(m.wepsByAddr[a], k)
+	set[e] = struct{}{}
+	for _, a := range e.Addrs() {
+		if m.wepsByAddr[a] == nil {
+			m.wepsByAddr[a] = e
+		} else {
+			m.wepsByAddrMore[a] = append(m.wepsByAddrMore[a], e)
+		}
 	}
-	return m.changed(true, Change{Kind: ChangedWorkloadEndpoint, Key: k})
+	return m.changed(true, Change{Kind: ChangedWorkloadEndpoint, Key: e.Key})
+}
+
+// intern replaces e's labels and profiles with the model's shared copies.
+func (m *Model) intern(e *Endpoint) {
+	if len(e.Labels) > 0 {
+		e.labelsRef = m.labelSets.acquire(labelsKey(e.Labels), e.Labels)
+		if e.labelsRef.refs == 1 {
+			// The first holder: own a copy, so the decoded resource is free.
+			e.labelsRef.v = maps.Clone(e.Labels)
+		}
+		e.Labels = e.labelsRef.v
+	} else {
+		e.Labels = nil
+	}
+	if len(e.Profiles) > 0 {
+		e.profilesRef = m.profileLists.acquire(strings.Join(e.Profiles, "\x00"), e.Profiles)
+		if e.profilesRef.refs == 1 {
+			p := make([]string, len(e.Profiles))
+			for i, s := range e.Profiles {
+				p[i] = intern(s)
+			}
+			e.profilesRef.v = p
+		}
+		e.Profiles = e.profilesRef.v
+	} else {
+		e.Profiles = nil
+	}
 }
 
 // DeleteWorkloadEndpoint removes a workload endpoint.
@@ -236,68 +283,81 @@ func (m *Model) DeleteWorkloadEndpoint(k resources.Key) bool {
 	if !ok {
 		return false
 	}
-	m.unindexWEP(k, old)
+	m.unindexEndpoint(old)
 	delete(m.weps, k)
 	return m.changed(true, Change{Kind: ChangedWorkloadEndpoint, Key: k})
 }
 
-// wepAddrs are the addresses of w's IPNetworks (the unparsable left out).
-func wepAddrs(w *resources.WorkloadEndpoint) []netip.Addr {
-	out := make([]netip.Addr, 0, len(w.Spec.IPNetworks))
-	for _, n := range w.Spec.IPNetworks {
-		if p, err := netip.ParsePrefix(n); err == nil && !slices.Contains(out, p.Addr()) {
-			out = append(out, p.Addr())
-		}
-	}
-	return out
-}
-
-// WorkloadEndpointsIn returns the keys of the workload endpoints with an
-// address in cidr (in no order; an endpoint with several there appears
-// once per address).
-func (m *Model) WorkloadEndpointsIn(cidr netip.Prefix) []resources.Key {
-	var out []resources.Key
+// WorkloadEndpointsIn returns the workload endpoints with an address in
+// cidr (in no order; an endpoint with several there appears once per
+// address).
+func (m *Model) WorkloadEndpointsIn(cidr netip.Prefix) []*Endpoint {
+	var out []*Endpoint
 	cidr = cidr.Masked()
 	if n := cidr.Addr().BitLen() - cidr.Bits(); n <= 12 {
 		// Small (a block is 64 addresses by default): look each address up.
 		for a, i := cidr.Addr(), 0; i < 1<<n; a, i = a.Next(), i+1 {
-			out = append(out, m.wepsByAddr[a]...)
+			if e := m.wepsByAddr[a]; e != nil {
+				out = append(out, e)
+				out = append(out, m.wepsByAddrMore[a]...)
+			}
 		}
 		return out
 	}
-	for a, keys := range m.wepsByAddr {
+	for a, e := range m.wepsByAddr {
 		if cidr.Contains(a) {
-			out = append(out, keys...)
+			out = append(out, e)
+			out = append(out, m.wepsByAddrMore[a]...)
 		}
 	}
 	return out
 }
 
-func (m *Model) unindexWEP(k resources.Key, w *resources.WorkloadEndpoint) {
-	for _, a := range wepAddrs(w) {
-		keys := slices.DeleteFunc(m.wepsByAddr[a], func(x resources.Key) bool { return x == k })
-		if len(keys) == 0 {
-			delete(m.wepsByAddr, a)
+// unindexEndpoint removes e from the indexes and releases its interned
+// labels and profiles.
+func (m *Model) unindexEndpoint(e *Endpoint) {
+	for _, a := range e.Addrs() {
+		more := m.wepsByAddrMore[a]
+		if m.wepsByAddr[a] == e {
+			if len(more) == 0 {
+				delete(m.wepsByAddr, a)
+				continue
+			}
+			m.wepsByAddr[a], more = more[0], more[1:]
 		} else {
-			m.wepsByAddr[a] = keys
+			more = slices.DeleteFunc(more, func(x *Endpoint) bool { return x == e })
+		}
+		if len(more) == 0 {
+			delete(m.wepsByAddrMore, a)
+		} else {
+			m.wepsByAddrMore[a] = more
 		}
 	}
-	if set := m.wepsByNode[w.Spec.Node]; set != nil {
-		delete(set, k)
+	if set := m.wepsByNode[e.Node]; set != nil {
+		delete(set, e)
 		if len(set) == 0 {
-			delete(m.wepsByNode, w.Spec.Node)
+			delete(m.wepsByNode, e.Node)
 		}
 	}
+	m.labelSets.release(e.labelsRef)
+	m.profileLists.release(e.profilesRef)
+	e.labelsRef, e.profilesRef = nil, nil
 }
 
 // SetBlock adds or replaces a block.
-func (m *Model) SetBlock(b *ipam.Block) bool {
+func (m *Model) SetBlock(b *ipam.Block) bool { return m.setBlock(BlockOf(b)) }
+
+// setBlock adds or replaces the record of a block.
+func (m *Model) setBlock(b *Block) bool {
 	if old := m.blocks[b.CIDR]; old != nil {
+		if old.equal(b) {
+			return false // e.g. only its pods' allocations changed
+		}
 		m.unindexBlock(old)
 	}
 	m.blocks[b.CIDR] = b
 	m.blockBits[blockLen{b.CIDR.Addr().Is4(), b.CIDR.Bits()}]++
-	if h := BlockHost(b); h != "" {
+	if h := b.Host(); h != "" {
 		set := m.blocksByNode[h]
 		if set == nil {
 			set = map[netip.Prefix]struct{}{}
@@ -319,12 +379,12 @@ func (m *Model) DeleteBlock(cidr netip.Prefix) bool {
 	return m.changed(true, Change{Kind: ChangedBlock, CIDR: cidr})
 }
 
-func (m *Model) unindexBlock(b *ipam.Block) {
+func (m *Model) unindexBlock(b *Block) {
 	l := blockLen{b.CIDR.Addr().Is4(), b.CIDR.Bits()}
 	if m.blockBits[l]--; m.blockBits[l] <= 0 {
 		delete(m.blockBits, l)
 	}
-	if h := BlockHost(b); h != "" {
+	if h := b.Host(); h != "" {
 		if set := m.blocksByNode[h]; set != nil {
 			delete(set, b.CIDR)
 			if len(set) == 0 {

@@ -48,34 +48,64 @@ func (s *source[T]) replace(m *Model, items []T) bool {
 	return changed
 }
 
-// resourceSource follows one kind of datastore.Interface.
+// listPage is how many objects a source lists per request: the etcd
+// backend's own page (etcd.DefaultPageSize). Smaller pages cost sync time
+// (1,000 took the 50,000-endpoint sync from ≈1.9 s to ≈2.6 s: etcd counts
+// the rest of the range for every limited read) for a few MiB of peak.
+const listPage = 5000
+
+// resourceSource follows one kind of datastore.Interface whose objects
+// the model keeps as they are.
 func resourceSource[T resources.Resource](ds datastore.Interface, kind string, key func(T) string, set func(*Model, T) bool, del func(*Model, T) bool, held func(*Model) map[string]T) *source[T] {
-	return &source[T]{
+	return recordSource(ds, kind, func(t T) T { return t }, key, set, del, held)
+}
+
+// recordSource follows one kind of datastore.Interface, reducing each
+// object to the record R the model keeps as soon as it is decoded (so a
+// list does not hold the decoded objects and their records at once for
+// longer than it takes to convert them).
+func recordSource[T resources.Resource, R any](ds datastore.Interface, kind string, record func(T) R, key func(R) string, set func(*Model, R) bool, del func(*Model, R) bool, held func(*Model) map[string]R) *source[R] {
+	return &source[R]{
 		name: kind,
-		list: func(ctx context.Context) ([]T, string, error) {
-			res, err := ds.List(ctx, datastore.ListOptions{Kind: kind})
-			if err != nil {
-				return nil, "", fmt.Errorf("listing %s: %w", kind, err)
-			}
-			out := make([]T, 0, len(res.Items))
-			for _, r := range res.Items {
-				if t, ok := r.(T); ok {
-					out = append(out, t)
+		list: func(ctx context.Context) ([]R, string, error) {
+			// Page by page (every page at the first one's revision), each
+			// reduced to records before the next is read.
+			var out []R
+			opts := datastore.ListOptions{Kind: kind, Limit: listPage}
+			rev := ""
+			for {
+				res, err := ds.List(ctx, opts)
+				if err != nil {
+					return nil, "", fmt.Errorf("listing %s: %w", kind, err)
 				}
+				if rev == "" {
+					rev = res.Revision
+				}
+				for _, r := range res.Items {
+					if t, ok := r.(T); ok {
+						out = append(out, record(t))
+					}
+				}
+				if res.Continue == "" {
+					return out, rev, nil
+				}
+				opts.Continue = res.Continue
 			}
-			return out, res.Revision, nil
 		},
-		watch: func(ctx context.Context, rev string) (<-chan event[T], error) {
+		watch: func(ctx context.Context, rev string) (<-chan event[R], error) {
 			in, err := ds.Watch(ctx, datastore.WatchOptions{Kind: kind, Revision: rev})
 			if err != nil {
 				return nil, fmt.Errorf("watching %s: %w", kind, err)
 			}
-			return convert(ctx, in, func(ev datastore.Event) (event[T], bool) {
+			return convert(ctx, in, func(ev datastore.Event) (event[R], bool) {
 				if ev.Type == datastore.Error {
-					return event[T]{typ: ev.Type, err: ev.Err}, true
+					return event[R]{typ: ev.Type, err: ev.Err}, true
 				}
 				t, ok := ev.Object.(T)
-				return event[T]{typ: ev.Type, obj: t}, ok
+				if !ok {
+					return event[R]{}, false
+				}
+				return event[R]{typ: ev.Type, obj: record(t)}, true
 			}), nil
 		},
 		key: key, set: set, del: del, held: held,
@@ -126,37 +156,58 @@ func felixSource(ds datastore.Interface) *source[*resources.FelixConfiguration] 
 		func(m *Model) map[string]*resources.FelixConfiguration { return m.felix })
 }
 
-func wepSource(ds datastore.Interface) *source[*resources.WorkloadEndpoint] {
-	return resourceSource(ds, "WorkloadEndpoint", func(w *resources.WorkloadEndpoint) string { return wepKey(w).String() },
-		func(m *Model, w *resources.WorkloadEndpoint) bool { return m.SetWorkloadEndpoint(w) },
-		func(m *Model, w *resources.WorkloadEndpoint) bool { return m.DeleteWorkloadEndpoint(wepKey(w)) },
-		func(m *Model) map[string]*resources.WorkloadEndpoint {
-			out := make(map[string]*resources.WorkloadEndpoint, len(m.weps))
-			for k, w := range m.weps {
-				out[k.String()] = w
+func wepSource(ds datastore.Interface) *source[*Endpoint] {
+	return recordSource(ds, "WorkloadEndpoint", EndpointOf, func(e *Endpoint) string { return e.Key.String() },
+		func(m *Model, e *Endpoint) bool { return m.setEndpoint(e) },
+		func(m *Model, e *Endpoint) bool { return m.DeleteWorkloadEndpoint(e.Key) },
+		func(m *Model) map[string]*Endpoint {
+			out := make(map[string]*Endpoint, len(m.weps))
+			for k, e := range m.weps {
+				out[k.String()] = e
 			}
 			return out
 		})
 }
 
-func blockSource(w ipam.BlockWatcher) *source[*ipam.Block] {
-	return &source[*ipam.Block]{
+func blockSource(w ipam.BlockWatcher) *source[*Block] {
+	return &source[*Block]{
 		name: "IPAMBlock",
-		list: w.ListBlocksRevision,
-		watch: func(ctx context.Context, rev string) (<-chan event[*ipam.Block], error) {
+		list: func(ctx context.Context) ([]*Block, string, error) {
+			if st, ok := w.(ipam.BlockStreamer); ok {
+				var out []*Block
+				rev, err := st.EachBlockRevision(ctx, func(b *ipam.Block) { out = append(out, BlockOf(b)) })
+				return out, rev, err
+			}
+			blocks, rev, err := w.ListBlocksRevision(ctx)
+			if err != nil {
+				return nil, "", err
+			}
+			out := make([]*Block, len(blocks))
+			for i, b := range blocks {
+				out[i], blocks[i] = BlockOf(b), nil
+			}
+			return out, rev, nil
+		},
+		watch: func(ctx context.Context, rev string) (<-chan event[*Block], error) {
 			in, err := w.WatchBlocks(ctx, rev)
 			if err != nil {
 				return nil, fmt.Errorf("watching IPAM blocks: %w", err)
 			}
-			return convert(ctx, in, func(ev ipam.BlockEvent) (event[*ipam.Block], bool) {
-				return event[*ipam.Block]{typ: ev.Type, obj: ev.Object, err: ev.Err}, ev.Type == datastore.Error || ev.Object != nil
+			return convert(ctx, in, func(ev ipam.BlockEvent) (event[*Block], bool) {
+				if ev.Type == datastore.Error {
+					return event[*Block]{typ: ev.Type, err: ev.Err}, true
+				}
+				if ev.Object == nil {
+					return event[*Block]{}, false
+				}
+				return event[*Block]{typ: ev.Type, obj: BlockOf(ev.Object)}, true
 			}), nil
 		},
-		key: func(b *ipam.Block) string { return b.CIDR.String() },
-		set: func(m *Model, b *ipam.Block) bool { return m.SetBlock(b) },
-		del: func(m *Model, b *ipam.Block) bool { return m.DeleteBlock(b.CIDR) },
-		held: func(m *Model) map[string]*ipam.Block {
-			out := make(map[string]*ipam.Block, len(m.blocks))
+		key: func(b *Block) string { return b.CIDR.String() },
+		set: func(m *Model, b *Block) bool { return m.setBlock(b) },
+		del: func(m *Model, b *Block) bool { return m.DeleteBlock(b.CIDR) },
+		held: func(m *Model) map[string]*Block {
+			out := make(map[string]*Block, len(m.blocks))
 			for c, b := range m.blocks {
 				out[c.String()] = b
 			}

@@ -36,21 +36,31 @@ func parseRevision(revision string) (int64, error) {
 
 // ListBlocksRevision lists every block at one revision.
 func (s *Store) ListBlocksRevision(ctx context.Context) ([]*ipam.Block, string, error) {
-	w, err := s.watchKV("watch")
+	var out []*ipam.Block
+	rev, err := s.EachBlockRevision(ctx, func(b *ipam.Block) { out = append(out, b) })
 	if err != nil {
 		return nil, "", err
 	}
-	var out []*ipam.Block
+	return out, rev, nil
+}
+
+// EachBlockRevision calls fn with every block, decoded one page at a time,
+// at one revision (ipam.BlockStreamer).
+func (s *Store) EachBlockRevision(ctx context.Context, fn func(*ipam.Block)) (string, error) {
+	w, err := s.watchKV("watch")
+	if err != nil {
+		return "", err
+	}
 	rev, err := w.ListRevision(ctx, []string{ipam.BlockKeyPrefix}, func(kv KeyValue) error {
 		if b, err := s.blockOf(kv.Key, kv.Value, kv.ModRevision); err == nil {
-			out = append(out, b)
+			fn(b)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("list IPAM blocks: %w", err)
+		return "", fmt.Errorf("list IPAM blocks: %w", err)
 	}
-	return out, formatRevision(rev), nil
+	return formatRevision(rev), nil
 }
 
 // blockOf decodes a block key's value (logging what it skips).
@@ -172,3 +182,5 @@ func watchKeys[T any](s *Store, ctx context.Context, revision string, prefixes [
 	}()
 	return out, nil
 }
+
+var _ ipam.BlockStreamer = (*Store)(nil)

@@ -25,17 +25,27 @@ const maxWatchRestarts = 5
 // resourceVersion.
 func (s *Store) ListBlocksRevision(ctx context.Context) ([]*ipam.Block, string, error) {
 	var out []*ipam.Block
+	rev, err := s.EachBlockRevision(ctx, func(b *ipam.Block) { out = append(out, b) })
+	if err != nil {
+		return nil, "", err
+	}
+	return out, rev, nil
+}
+
+// EachBlockRevision calls fn with every IPAMBlock, decoded as its page
+// arrives, and returns the list's resourceVersion (ipam.BlockStreamer).
+func (s *Store) EachBlockRevision(ctx context.Context, fn func(*ipam.Block)) (string, error) {
 	rev, err := s.listRevision(ctx, blockKind, "", func(u *unstructured.Unstructured) {
 		if b, err := decodeBlock(u); err == nil {
-			out = append(out, b)
+			fn(b)
 		} else {
 			s.log.Warn("skipping unreadable IPAM block", "name", u.GetName(), "error", err)
 		}
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("list IPAM blocks: %w", err)
+		return "", fmt.Errorf("list IPAM blocks: %w", err)
 	}
-	return out, rev, nil
+	return rev, nil
 }
 
 // WatchBlocks follows IPAMBlocks after resourceVersion revision. A block
@@ -182,3 +192,5 @@ func pumpCRs[T any](ctx context.Context, s *Store, k crKind, w watch.Interface, 
 		}
 	}
 }
+
+var _ ipam.BlockStreamer = (*Store)(nil)
