@@ -2,10 +2,14 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -335,6 +339,9 @@ func startBGPStatus(ctx context.Context, g *errgroup.Group, cfg Config, f *state
 		}
 		return nil
 	})
+	if addr := metricsAddr(cfg); addr != "" {
+		g.Go(func() error { return serveMetrics(ctx, addr, src, log) })
+	}
 	var changes <-chan struct{}
 	if sc, ok := cfg.BGP.(interface{ StatusChanges() <-chan struct{} }); ok {
 		changes = sc.StatusChanges()
@@ -347,4 +354,51 @@ func startBGPStatus(ctx context.Context, g *errgroup.Group, cfg Config, f *state
 			return out
 		}}
 	g.Go(func() error { return p.Run(ctx, changes) })
+}
+
+// metricsAddr is where Prometheus scrapes the node's metrics, as Felix
+// serves them: FELIX_PROMETHEUSMETRICSENABLED=true on
+// FELIX_PROMETHEUSMETRICSHOST (all addresses) and
+// FELIX_PROMETHEUSMETRICSPORT (9091). "" = off.
+func metricsAddr(cfg Config) string {
+	if cfg.Env == nil {
+		return ""
+	}
+	f := cfg.Env.Felix
+	if on, _ := strconv.ParseBool(f["prometheusmetricsenabled"]); !on {
+		return ""
+	}
+	port := f["prometheusmetricsport"]
+	if port == "" {
+		port = "9091"
+	}
+	return net.JoinHostPort(f["prometheusmetricshost"], port)
+}
+
+// serveMetrics answers GET /metrics with the BGP speaker's metrics until
+// ctx ends. A port that cannot be bound is logged, not fatal: the node
+// still routes.
+func serveMetrics(ctx context.Context, addr string, src status.Source, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		if err := src.WriteMetrics(r.Context(), w); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("prometheus metrics: cannot listen", "addr", addr, "error", err)
+		return nil
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	log.Info("prometheus metrics listening", "addr", l.Addr().String())
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("prometheus metrics", "error", err)
+	}
+	return nil
 }

@@ -2,7 +2,10 @@ package agent
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +20,7 @@ import (
 	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/opencalico/calicoctl/node/bgp"
+	"github.com/opencalico/calicoctl/node/bgp/status"
 	"github.com/opencalico/calicoctl/node/config"
 	"github.com/opencalico/calicoctl/node/routes"
 	"github.com/opencalico/calicoctl/resources"
@@ -309,5 +313,63 @@ func TestKubeSecretsFollowRotation(t *testing.T) {
 	}
 	if v, err := s.Secret(ctx, name, "password"); err != nil || v != "second" {
 		t.Errorf("after rotation: %q, %v; want \"second\"", v, err)
+	}
+}
+
+type fakeSource struct{}
+
+func (fakeSource) Report(context.Context, bool) (status.Report, error) { return status.Report{}, nil }
+func (fakeSource) WriteMetrics(_ context.Context, w io.Writer) error {
+	_, err := io.WriteString(w, "calico_bgp_speaker_up 1\n")
+	return err
+}
+
+// Prometheus metrics as Felix serves them: only when enabled, on its port.
+func TestBGPMetricsEndpoint(t *testing.T) {
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"FELIX_PROMETHEUSMETRICSENABLED=true"}, ":9091"},
+		{[]string{"FELIX_PROMETHEUSMETRICSENABLED=true", "FELIX_PROMETHEUSMETRICSHOST=127.0.0.1", "FELIX_PROMETHEUSMETRICSPORT=19091"}, "127.0.0.1:19091"},
+	} {
+		envCfg, err := config.FromEnviron(append([]string{"NODENAME=n"}, tt.env...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := metricsAddr(Config{Env: envCfg}); got != tt.want {
+			t.Errorf("%v: addr %q, want %q", tt.env, got, tt.want)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveMetrics(ctx, addr, fakeSource{}, slog.New(slog.DiscardHandler)) }()
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /metrics: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if body != "calico_bgp_speaker_up 1\n" {
+		t.Errorf("metrics body %q", body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serveMetrics: %v", err)
 	}
 }
