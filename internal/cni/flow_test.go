@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/opencalico/calicoctl/datastore"
+	"github.com/opencalico/calicoctl/resources"
 )
 
 func TestAddDelKubernetesPod(t *testing.T) {
@@ -188,6 +189,31 @@ func TestPlainCNIContainer(t *testing.T) {
 	if w.Spec.Orchestrator != "cni" || !slices.Equal(w.Spec.Profiles, []string{"k8s-pod-network"}) || w.Spec.InterfaceName != "caliabcdef01234" ||
 		w.Spec.Workload != "abcdef0123456789" || w.Spec.Pod != "" {
 		t.Errorf("WEP = %+v", w.Spec)
+	}
+	// The network's profile was created (the agent's policy drops an
+	// endpoint whose profile does not exist); an operator's edit of it is
+	// kept by the next ADD.
+	r, err := h.ds.Get(context.Background(), resources.Key{Kind: "Profile", Name: "k8s-pod-network"})
+	if err != nil {
+		t.Fatalf("network profile: %v", err)
+	}
+	prof := r.(*resources.Profile)
+	if prof.Spec.LabelsToApply["k8s-pod-network"] != "" || len(prof.Spec.LabelsToApply) != 1 ||
+		len(prof.Spec.Ingress) != 1 || prof.Spec.Ingress[0].Source.Selector != "has(k8s-pod-network)" ||
+		len(prof.Spec.Egress) != 1 || prof.Spec.Egress[0].Action != resources.ActionAllow {
+		t.Errorf("network profile = %+v", prof.Spec)
+	}
+	prof.Spec.Egress = []resources.Rule{{Action: resources.ActionDeny}}
+	if _, err := h.ds.Update(context.Background(), prof); err != nil {
+		t.Fatal(err)
+	}
+	inv2 := invocation{command: CmdAdd, id: "bbcdef0123456789", netns: "/run/netns/y", conf: h.conf("", "")}
+	if out, code := h.run(Options{Dataplane: dp}, inv2); code != 0 {
+		t.Fatalf("second ADD exit %d: %s", code, out)
+	}
+	r, _ = h.ds.Get(context.Background(), resources.Key{Kind: "Profile", Name: "k8s-pod-network"})
+	if got := r.(*resources.Profile).Spec.Egress; len(got) != 1 || got[0].Action != resources.ActionDeny {
+		t.Errorf("the operator's profile was overwritten: egress %+v", got)
 	}
 }
 

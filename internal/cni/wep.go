@@ -106,6 +106,9 @@ func (p *plugin) buildWEP(pod *PodInfo, hostIf, mac string, ips []netip.Prefix) 
 // writeWEP creates the endpoint, or replaces one left by an earlier sandbox
 // of the same pod (on Kubernetes this patches the pod's annotations).
 func (p *plugin) writeWEP(ctx context.Context, w *resources.WorkloadEndpoint) error {
+	if err := p.ensureNetworkProfile(ctx, w); err != nil {
+		return err
+	}
 	if _, err := client.New(p.ds).Apply(ctx, w); err != nil {
 		return fmt.Errorf("writing workload endpoint %s/%s: %w", w.Namespace, w.Name, err)
 	}
@@ -137,4 +140,43 @@ func (p *plugin) deleteWEP(ctx context.Context) error {
 	}
 	p.log.Info("deleted workload endpoint", "wep", name)
 	return nil
+}
+
+// ensureNetworkProfile creates the profile named after the network when an
+// endpoint outside Kubernetes names it and it does not exist yet, as
+// upstream's plugin does: endpoints of the network get the label
+// <network>="" and the profile allows ingress from them and all egress.
+// Without it the agent's policy would drop the endpoint's traffic (a
+// profile that does not exist allows nothing). An existing profile is
+// never changed.
+func (p *plugin) ensureNetworkProfile(ctx context.Context, w *resources.WorkloadEndpoint) error {
+	if _, kdd := p.ds.(*kubernetes.Backend); kdd || len(w.Spec.Profiles) != 1 || w.Spec.Profiles[0] != p.conf.Name {
+		return nil
+	}
+	key := resources.Key{Kind: "Profile", Name: p.conf.Name}
+	if _, err := p.ds.Get(ctx, key); err == nil || !errors.Is(err, datastore.ErrNotFound) {
+		if err != nil {
+			return fmt.Errorf("reading profile %s: %w", p.conf.Name, err)
+		}
+		return nil
+	}
+	prof := NetworkProfile(p.conf.Name)
+	if _, err := p.ds.Create(ctx, prof); err != nil && !errors.Is(err, datastore.ErrExists) {
+		return fmt.Errorf("creating profile %s for network %s: %w", p.conf.Name, p.conf.Name, err)
+	}
+	p.log.Info("created the network's profile", "profile", p.conf.Name)
+	return nil
+}
+
+// NetworkProfile is the profile of a network's endpoints outside
+// Kubernetes: label <network>="", ingress allowed from endpoints with that
+// label, egress allowed.
+func NetworkProfile(network string) *resources.Profile {
+	prof := &resources.Profile{}
+	prof.Name = network
+	prof.Spec.LabelsToApply = map[string]string{network: ""}
+	prof.Spec.Ingress = []resources.Rule{{Action: resources.ActionAllow, Source: resources.EntityRule{Selector: "has(" + network + ")"}}}
+	prof.Spec.Egress = []resources.Rule{{Action: resources.ActionAllow}}
+	resources.SetTypeMeta(prof)
+	return prof
 }
