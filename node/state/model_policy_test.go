@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/opencalico/calicoctl/internal/client"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -89,8 +90,12 @@ func TestModelPolicySetters(t *testing.T) {
 		{"add nset", func() bool { return m.SetPolicyObject(netset("a", "partners", "5.6.7.0/24")) }, true},
 		{"add hep", func() bool { return m.SetPolicyObject(hostEP("n1-eth0", "n1", "eth0")) }, true},
 		{"not a policy kind", func() bool { return m.SetPolicyObject(pool("p", "10.0.0.0/16", false)) }, false},
-		{"delete absent np", func() bool { return m.DeletePolicyObject(resources.Key{Kind: "NetworkPolicy", Namespace: "c", Name: "p"}) }, false},
-		{"delete np b/p", func() bool { return m.DeletePolicyObject(resources.Key{Kind: "NetworkPolicy", Namespace: "b", Name: "p"}) }, true},
+		{"delete absent np", func() bool {
+			return m.DeletePolicyObject(resources.Key{Kind: "NetworkPolicy", Namespace: "c", Name: "p"})
+		}, false},
+		{"delete np b/p", func() bool {
+			return m.DeletePolicyObject(resources.Key{Kind: "NetworkPolicy", Namespace: "b", Name: "p"})
+		}, true},
 		{"delete hep", func() bool { return m.DeletePolicyObject(resources.Key{Kind: "HostEndpoint", Name: "n1-eth0"}) }, true},
 	}
 	seq := m.Seq()
@@ -129,5 +134,113 @@ func TestModelPolicySetters(t *testing.T) {
 	if len(e.Tiers())+len(e.GlobalNetworkPolicies())+len(e.NetworkPolicies())+len(e.Profiles())+
 		len(e.GlobalNetworkSets())+len(e.NetworkSets())+len(e.HostEndpoints()) != 0 || e.DeletePolicyObject(resources.Key{Kind: "Tier", Name: "x"}) {
 		t.Error("empty model returned policy objects")
+	}
+}
+
+// TestFollowerEtcdPolicy lists the policy kinds, then follows an add, a
+// modification and a delete of each through the watches.
+func TestFollowerEtcdPolicy(t *testing.T) {
+	e := newEtcdEnv(t)
+	if err := e.c.EnsureInitialized(t.Context(), client.InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, tier("listed", 50))
+	e.put(t, netpol("ns1", "listed", "all()"))
+	f := start(t, Config{Datastore: e.ds, Blocks: e.store})
+	waitModel(t, f, "the initial list", func(m *Model, st Status) bool {
+		return st.Synced && slices.ContainsFunc(m.Tiers(), func(t *resources.Tier) bool { return t.Name == "listed" }) &&
+			len(m.Tiers()) == 4 && len(m.NetworkPolicies()) == 1
+	})
+	has := func(objs []resources.Resource, name string, ok func(resources.Resource) bool) bool {
+		for _, o := range objs {
+			if policyKey(o) == name {
+				return ok(o)
+			}
+		}
+		return false
+	}
+	all := func(m *Model, kind string) []resources.Resource {
+		var out []resources.Resource
+		switch kind {
+		case "Tier":
+			for _, o := range m.Tiers() {
+				out = append(out, o)
+			}
+		case "GlobalNetworkPolicy":
+			for _, o := range m.GlobalNetworkPolicies() {
+				out = append(out, o)
+			}
+		case "NetworkPolicy":
+			for _, o := range m.NetworkPolicies() {
+				out = append(out, o)
+			}
+		case "Profile":
+			for _, o := range m.Profiles() {
+				out = append(out, o)
+			}
+		case "GlobalNetworkSet":
+			for _, o := range m.GlobalNetworkSets() {
+				out = append(out, o)
+			}
+		case "NetworkSet":
+			for _, o := range m.NetworkSets() {
+				out = append(out, o)
+			}
+		case "HostEndpoint":
+			for _, o := range m.HostEndpoints() {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	anything := func(resources.Resource) bool { return true }
+	tests := []struct {
+		kind, key   string
+		add, modify resources.Resource
+		modified    func(resources.Resource) bool
+	}{
+		{"Tier", "net", tier("net", 100), tier("net", 200),
+			func(r resources.Resource) bool { return *r.(*resources.Tier).Spec.Order == 200 }},
+		{"GlobalNetworkPolicy", "g", gnp("g", "all()"), gnp("g", "app == 'db'"),
+			func(r resources.Resource) bool {
+				return r.(*resources.GlobalNetworkPolicy).Spec.Selector == "app == 'db'"
+			}},
+		{"NetworkPolicy", "ns1/p", netpol("ns1", "p", "all()"), netpol("ns1", "p", "app == 'db'"),
+			func(r resources.Resource) bool { return r.(*resources.NetworkPolicy).Spec.Selector == "app == 'db'" }},
+		{"Profile", "tenant", profile("tenant", nil), profile("tenant", map[string]string{"tenant": "a"}),
+			func(r resources.Resource) bool { return r.(*resources.Profile).Spec.LabelsToApply["tenant"] == "a" }},
+		{"GlobalNetworkSet", "ext", gnset("ext", "1.2.3.0/24"), gnset("ext", "1.2.4.0/24"),
+			func(r resources.Resource) bool { return r.(*resources.GlobalNetworkSet).Spec.Nets[0] == "1.2.4.0/24" }},
+		{"NetworkSet", "ns1/partners", netset("ns1", "partners", "5.6.7.0/24"), netset("ns1", "partners", "5.6.8.0/24"),
+			func(r resources.Resource) bool { return r.(*resources.NetworkSet).Spec.Nets[0] == "5.6.8.0/24" }},
+		{"HostEndpoint", "n1-eth0", hostEP("n1-eth0", "n1", "eth0"), hostEP("n1-eth0", "n1", "eth1"),
+			func(r resources.Resource) bool { return r.(*resources.HostEndpoint).Spec.InterfaceName == "eth1" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			seq := uint64(0)
+			f.Read(func(m *Model, _ uint64) { seq = m.Seq() })
+			e.put(t, tt.add)
+			waitModel(t, f, "the addition", func(m *Model, _ Status) bool { return has(all(m, tt.kind), tt.key, anything) })
+			e.put(t, tt.modify)
+			waitModel(t, f, "the modification", func(m *Model, _ Status) bool { return has(all(m, tt.kind), tt.key, tt.modified) })
+			e.del(t, resources.KeyOf(tt.modify))
+			waitModel(t, f, "the deletion", func(m *Model, _ Status) bool { return !has(all(m, tt.kind), tt.key, anything) })
+			f.Read(func(m *Model, _ uint64) {
+				cs, ok := m.ChangesSince(seq)
+				n := 0
+				for _, c := range cs {
+					if c.Kind == ChangedPolicy && c.Key.Kind == tt.kind && c.Key.Name == tt.modify.GetName() {
+						n++
+					}
+				}
+				if !ok || n != 3 {
+					t.Errorf("%d ChangedPolicy records of %s (log kept: %v), want 3", n, tt.key, ok)
+				}
+			})
+		})
+	}
+	if st := f.Status(); !st.Synced || st.Relists != 0 {
+		t.Errorf("status = %+v, want synced without relists", st)
 	}
 }
