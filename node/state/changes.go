@@ -17,11 +17,15 @@ const (
 	ChangedWorkloadEndpoint
 	ChangedBlock
 	ChangedBGP
+	// ChangedPolicy: a Tier, GlobalNetworkPolicy, NetworkPolicy, Profile,
+	// GlobalNetworkSet, NetworkSet or HostEndpoint; Key says which (Kind,
+	// Namespace, Name), Name repeats Key.Name.
+	ChangedPolicy
 )
 
 // Change names one object that was added, modified or removed: by Name
 // (nodes, pools, FelixConfigurations, BGP objects), Key (workload
-// endpoints) or CIDR (blocks). Look the object up in the model to learn
+// endpoints, policy objects) or CIDR (blocks). Look the object up in the model to learn
 // its current state (absent: removed).
 type Change struct {
 	Kind ChangeKind

@@ -92,6 +92,13 @@ func New(cfg Config) (*Follower, error) {
 	addSource(f, bgpConfigSource(cfg.Datastore))
 	addSource(f, bgpFilterSource(cfg.Datastore))
 	addSource(f, nodeStatusSource(cfg.Datastore))
+	addSource(f, tierKind.source(cfg.Datastore))
+	addSource(f, gnpKind.source(cfg.Datastore))
+	addSource(f, npKind.source(cfg.Datastore))
+	addSource(f, profileKind.source(cfg.Datastore))
+	addSource(f, gnsetKind.source(cfg.Datastore))
+	addSource(f, nsetKind.source(cfg.Datastore))
+	addSource(f, hepKind.source(cfg.Datastore))
 	return f, nil
 }
 

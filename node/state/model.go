@@ -1,7 +1,7 @@
 // Package state follows the datastore for the node agent: it lists Nodes,
-// IPPools, FelixConfigurations, WorkloadEndpoints and IPAM blocks once,
-// then watches each from its list revision (client-go's Reflector), and
-// keeps an in-memory Model with the indexes the agent's components need.
+// IPPools, FelixConfigurations, WorkloadEndpoints, IPAM blocks, the BGP
+// kinds and the policy kinds once, then watches each from its list
+// revision (client-go's Reflector), and keeps an in-memory Model with the indexes the agent's components need.
 // A failed watch (compaction, a lost connection) relists that source only,
 // keeping the model until the relist succeeds, so an outage never empties
 // it. Changes are signalled through a coalescing notification.
@@ -29,7 +29,8 @@ type Model struct {
 	felix  map[string]*resources.FelixConfiguration
 	weps   map[resources.Key]*Endpoint
 	blocks map[netip.Prefix]*Block
-	bgp    bgpObjects // BGPPeers, BGPConfigurations, BGPFilters (model_bgp.go)
+	bgp    bgpObjects    // BGPPeers, BGPConfigurations, BGPFilters (model_bgp.go)
+	policy policyObjects // tiers, policies, profiles, sets, host endpoints (model_policy.go)
 
 	// Indexes.
 	wepsByNode map[string]map[*Endpoint]struct{}
