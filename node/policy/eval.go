@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
@@ -226,10 +227,10 @@ func (r *resolved) peer(port uint16) Peer {
 // DefaultEndpointToHostAction, never the host endpoint's ingress policy.
 func (ev *evaluator) workloadToHost(dst *resolved) Direction {
 	d := Direction{Direction: "ingress", Endpoint: dst.Entity.String()}
-	switch act := ev.in.Felix.DefaultEndpointToHostAction; act {
-	case "Accept", "ACCEPT":
+	switch act := strings.ToLower(ev.in.Felix.DefaultEndpointToHostAction); act {
+	case "accept":
 		d.Action, d.Reason = Allow, "workload to its own host: DefaultEndpointToHostAction Accept"
-	case "Return", "RETURN":
+	case "return":
 		d.Action, d.Reason = Allow, "workload to its own host: DefaultEndpointToHostAction Return (handed back to INPUT; host endpoint ingress policy is not applied)"
 	default:
 		d.Action, d.Reason = Deny, "workload to its own host: DefaultEndpointToHostAction Drop (host endpoint ingress policy is not applied)"
