@@ -64,6 +64,7 @@ func NewRootCommand(name string, streams IOStreams, env func(string) (string, bo
 		newPauseCommand(f),
 		newIPAMCommand(f),
 		newNodeCommand(f),
+		newPolicyCommand(f),
 	)
 	return root
 }
