@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"sigs.k8s.io/knftables"
 )
@@ -21,7 +22,7 @@ func Render(tx *knftables.Transaction, d Desired) {
 			set.Flags = []knftables.SetFlag{knftables.IntervalFlag}
 		}
 		if s.Comment != "" {
-			set.Comment = knftables.PtrTo(s.Comment)
+			set.Comment = knftables.PtrTo(nftComment(s.Comment))
 		}
 		tx.Add(set)
 		tx.Flush(set)
@@ -39,7 +40,7 @@ func Render(tx *knftables.Transaction, d Desired) {
 	for _, m := range d.Maps {
 		mp := &knftables.Map{Name: m.Name, Type: m.Type}
 		if m.Comment != "" {
-			mp.Comment = knftables.PtrTo(m.Comment)
+			mp.Comment = knftables.PtrTo(nftComment(m.Comment))
 		}
 		tx.Add(mp)
 		tx.Flush(mp)
@@ -53,7 +54,7 @@ func Render(tx *knftables.Transaction, d Desired) {
 		for _, r := range ch.Rules {
 			rule := &knftables.Rule{Chain: ch.Name, Rule: r.Rule}
 			if r.Comment != "" {
-				rule.Comment = knftables.PtrTo(truncate(r.Comment, 128))
+				rule.Comment = knftables.PtrTo(nftComment(r.Comment))
 			}
 			tx.Add(rule)
 		}
@@ -63,7 +64,7 @@ func Render(tx *knftables.Transaction, d Desired) {
 func chainObject(ch Chain) *knftables.Chain {
 	c := &knftables.Chain{Name: ch.Name}
 	if ch.Comment != "" {
-		c.Comment = knftables.PtrTo(truncate(ch.Comment, 128))
+		c.Comment = knftables.PtrTo(nftComment(ch.Comment))
 	}
 	if ch.Hook != "" {
 		c.Type = knftables.PtrTo(knftables.FilterType)
@@ -83,4 +84,10 @@ func Dump(d Desired) (string, error) {
 		return "", fmt.Errorf("render policy table: %w", err)
 	}
 	return fake.Dump(), nil
+}
+
+// nftComment makes s a valid nft comment: nft strings have no escapes, so
+// double quotes become single ones, and comments hold at most 128 bytes.
+func nftComment(s string) string {
+	return truncate(strings.ReplaceAll(s, `"`, "'"), 128)
 }
