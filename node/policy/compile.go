@@ -133,6 +133,7 @@ type compilePolicy struct {
 	tier              compileTier
 	order             float64
 	selectsEndpoint   func(compileSubject) bool
+	applyOnForward    bool // GNP only: also polices forwarded host endpoint traffic
 	ingress, egress   bool // types
 	inRules, outRules []resources.Rule
 }
@@ -181,8 +182,9 @@ func Compile(in Input) Desired {
 		}
 		subj := c.endpointSubject(ep)
 		fw, tw := "cali-fw-"+ep.InterfaceName, "cali-tw-"+ep.InterfaceName
-		c.chains[fw] = c.endpointChain(fw, ep, subj, false)
-		c.chains[tw] = c.endpointChain(tw, ep, subj, true)
+		who := fmt.Sprintf("workload %s/%s", ep.Key.Namespace, ep.Key.Name)
+		c.chains[fw] = c.endpointChain(compileEndpoint{chain: fw, comment: "egress of " + who, subj: subj, profiles: ep.Profiles})
+		c.chains[tw] = c.endpointChain(compileEndpoint{chain: tw, comment: "ingress of " + who, subj: subj, profiles: ep.Profiles, ingress: true})
 		key := quote(ep.InterfaceName)
 		fromMap.Elements = append(fromMap.Elements, MapElement{Key: key, Value: "goto " + fw})
 		toMap.Elements = append(toMap.Elements, MapElement{Key: key, Value: "goto " + tw})
@@ -395,6 +397,7 @@ func (c *compiler) indexPolicies() {
 				return !hasSA || (sub.sa != "" && saSel.Evaluate(c.saLabels[sub.ns+"/"+sub.sa]))
 			},
 		}
+		cp.applyOnForward = s.ApplyOnForward
 		cp.ingress, cp.egress = policyTypes(s.Types, s.Ingress, s.Egress)
 		c.policies = append(c.policies, cp)
 	}
@@ -468,17 +471,31 @@ func (c *compiler) nsMatch(nsSel *selector.Selector, ns string) bool {
 	return nsSel.Evaluate(labels)
 }
 
-// endpointChain builds cali-tw-<iface> (ingress) or cali-fw-<iface>
-// (egress) as upstream's endpoint chain: conntrack, tiers, profiles.
-func (c *compiler) endpointChain(name string, ep *state.Endpoint, subj compileSubject, ingress bool) Chain {
-	dir := "egress"
-	if ingress {
-		dir = "ingress"
-	}
-	ch := Chain{Name: name, Comment: fmt.Sprintf("%s of workload %s/%s", dir, ep.Key.Namespace, ep.Key.Name)}
+// compileEndpoint is one endpoint chain to build.
+type compileEndpoint struct {
+	chain, comment string
+	subj           compileSubject
+	profiles       []string
+	ingress        bool
+	// failsafe is the chain jumped to after conntrack (host endpoints).
+	failsafe string
+	// forward: a host endpoint's forward chain (cali-fhfw-/cali-thfw-):
+	// only applyOnForward policies, no profiles, and traffic no policy
+	// decided is allowed (return).
+	forward bool
+}
+
+// endpointChain builds an endpoint chain as upstream's: conntrack, (host
+// endpoints) failsafes, tiers in order with Pass and end-of-tier drops,
+// then profiles and the final drop.
+func (c *compiler) endpointChain(e compileEndpoint) Chain {
+	ch := Chain{Name: e.chain, Comment: e.comment}
 	add := func(rule, comment string) { ch.Rules = append(ch.Rules, Rule{Rule: rule, Comment: comment}) }
 	add("ct state established,related accept", "")
 	add("ct state invalid drop", "")
+	if e.failsafe != "" {
+		add("jump "+e.failsafe, "")
+	}
 	add(fmt.Sprintf("meta mark set meta mark & 0x%08x", ^uint32(markAccept|markPass)), "clear accept and pass marks")
 
 	var tier *compileTier
@@ -488,7 +505,7 @@ func (c *compiler) endpointChain(name string, ep *state.Endpoint, subj compileSu
 		}
 	}
 	for _, p := range c.policies {
-		if (ingress && !p.ingress) || (!ingress && !p.egress) || !p.selectsEndpoint(subj) {
+		if (e.ingress && !p.ingress) || (!e.ingress && !p.egress) || (e.forward && !p.applyOnForward) || !p.selectsEndpoint(e.subj) {
 			continue
 		}
 		if tier == nil || tier.name != p.tier.name {
@@ -497,13 +514,16 @@ func (c *compiler) endpointChain(name string, ep *state.Endpoint, subj compileSu
 			tier = &t
 			add(fmt.Sprintf("meta mark set meta mark & 0x%08x", ^uint32(markPass)), "Start of tier "+t.name)
 		}
-		chain := c.policyChain(p, ingress)
+		chain := c.policyChain(p, e.ingress)
 		add(fmt.Sprintf("meta mark & 0x%08x == 0 jump %s", markPass, chain), "")
 		add(fmt.Sprintf("meta mark & 0x%08x != 0 return", markAccept), "Return if policy accepted")
 	}
 	endTier()
-	for _, prof := range ep.Profiles {
-		chain := c.profileChain(prof, ingress)
+	if e.forward {
+		return ch // no profiles for forwarded traffic; undecided is allowed
+	}
+	for _, prof := range e.profiles {
+		chain := c.profileChain(prof, e.ingress)
 		if chain == "" {
 			continue
 		}
