@@ -190,11 +190,9 @@ func Compile(in Input) Desired {
 		toMap.Elements = append(toMap.Elements, MapElement{Key: key, Value: "goto " + tw})
 	}
 	c.staticChains()
-	if len(in.HostEndpoints) > 0 {
-		c.note("host endpoints: not compiled yet (TODO: cali-fh-/cali-th-/cali-fhfw-/cali-thfw- chains, failsafes, preDNAT, doNotTrack); their expectedIPs do feed selector sets")
-	}
+	hepMaps := c.hostEndpoints()
 
-	d := Desired{Maps: []Map{fromMap, toMap}}
+	d := Desired{Maps: append([]Map{fromMap, toMap}, hepMaps...)}
 	for _, ch := range c.chains {
 		d.Chains = append(d.Chains, ch)
 	}
@@ -374,7 +372,8 @@ func (c *compiler) indexPolicies() {
 		}
 		s := p.Spec
 		if s.PreDNAT || s.DoNotTrack {
-			continue // host endpoints only
+			c.note("gnp/%s: preDNAT and doNotTrack policies are not compiled yet (TODO: raw/mangle-priority chains)", p.Name)
+			continue
 		}
 		sel, err1 := selector.Parse(s.Selector)
 		nsSel, err2 := selector.Parse(s.NamespaceSelector)

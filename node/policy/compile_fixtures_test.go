@@ -233,6 +233,39 @@ func withLabel(e *state.Endpoint, k, v string) *state.Endpoint {
 	return e
 }
 
+// hostEndpoints has node n1's eth0 under a deny-all policy (failsafes
+// still pass), an applyOnForward policy admitting only SSH through eth0,
+// and a "*" endpoint with projectcalico-default-allow.
+func hostEndpoints() Input {
+	hep := func(name, iface string, labels map[string]string, profiles ...string) *resources.HostEndpoint {
+		h := &resources.HostEndpoint{}
+		h.Name, h.Labels = name, labels
+		h.Spec = resources.HostEndpointSpec{Node: "n1", InterfaceName: iface, ExpectedIPs: []string{"192.0.2.1"}, Profiles: profiles}
+		return h
+	}
+	fwd := gnp("fwd-ssh-only", "", fptr(10), "role == 'gateway'", []resources.Rule{
+		{Action: resources.ActionAllow, Protocol: proto("TCP"), Destination: resources.EntityRule{Ports: ports("22")}},
+	}, nil)
+	fwd.Spec.ApplyOnForward = true
+	in := []resources.ProtoPort{{Port: 22}, {Protocol: "udp", Port: 161, Net: "192.0.2.7/24"}}
+	return Input{
+		NodeName: "n1",
+		GlobalPolicies: []*resources.GlobalNetworkPolicy{
+			gnp("deny-all", "", fptr(100), "role == 'gateway'", []resources.Rule{{Action: resources.ActionDeny}},
+				[]resources.Rule{{Action: resources.ActionDeny}}),
+			fwd,
+		},
+		HostEndpoints: []*resources.HostEndpoint{
+			hep("n1-eth0", "eth0", map[string]string{"role": "gateway"}),
+			hep("n1-eth0-later", "eth0", nil), // a larger name for the same interface loses
+			hep("n1-any", "*", nil, "projectcalico-default-allow"),
+			hep("noiface", "", nil),
+		},
+		Endpoints: []*state.Endpoint{ep("ns1", "n1-k8s-a-eth0", "n1", "calia1", nil, []string{"10.65.0.1/32"}, "projectcalico-default-allow")},
+		Felix:     Settings{FailsafeInboundHostPorts: in},
+	}
+}
+
 // goldenCases are the inputs with a golden dump in testdata.
 var goldenCases = []struct {
 	name string
@@ -244,4 +277,5 @@ var goldenCases = []struct {
 	{"gnp-namespaceselector", nsSelector},
 	{"named-ports", namedPorts},
 	{"knp", knp},
+	{"host-endpoints", hostEndpoints},
 }
