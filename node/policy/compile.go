@@ -12,6 +12,32 @@ import (
 	"github.com/opencalico/calicoctl/resources/selector"
 )
 
+// The compiled table, `inet calico-filter`, mirrors upstream's nftables
+// dataplane (spec/policy.md §4) with the "filter-" layer prefix dropped:
+//
+//   - base chains cali-FORWARD, cali-INPUT, cali-OUTPUT (type filter,
+//     priority filter, policy accept): established/related accepted and
+//     invalid workload traffic dropped first, then dispatch;
+//   - cali-from-wl-dispatch / cali-to-wl-dispatch: `iifname vmap` /
+//     `oifname vmap` through the maps of the same names ("caliX" : goto
+//     cali-fw-caliX / cali-tw-caliX), then drop ("Unknown interface");
+//   - cali-wl-to-host: workload egress policy, then
+//     DefaultEndpointToHostAction;
+//   - endpoint chains cali-fw-<iface> / cali-tw-<iface> (and for host
+//     endpoints cali-fh-/cali-th-/cali-fhfw-/cali-thfw-<iface>, with
+//     "any-interface-at-all" for "*"): tiers in order, each policy
+//     jumped to unless the pass mark is set, return on the accept mark,
+//     end-of-tier drop unless the tier passes, then profiles, then drop;
+//   - policy chains cali-pi-/cali-po-<kind>/[<ns>/]<name> (kind gnp, np or
+//     knp) and profile chains cali-pri-/cali-pro-<name>: one or more nft
+//     rules per API rule, Allow/Pass setting the accept/pass mark and
+//     returning, Deny dropping, Log logging;
+//   - sets cali40s-/cali60s-<hash> (selector: addresses, interval) and
+//     cali40n-/cali60n-<hash> (named port: addr . proto . port), named as
+//     upstream's IP sets, the selector in the comment.
+//
+// Chains no endpoint reaches are not compiled.
+
 // TableName is the name of the policy writer's nftables table (family
 // inet: one table carries IPv4 and IPv6, like node/nat's calico-nat).
 const TableName = "calico-filter"
@@ -183,7 +209,7 @@ func Compile(in Input) Desired {
 		subj := c.endpointSubject(ep)
 		fw, tw := "cali-fw-"+ep.InterfaceName, "cali-tw-"+ep.InterfaceName
 		who := fmt.Sprintf("workload %s/%s", ep.Key.Namespace, ep.Key.Name)
-		c.chains[fw] = c.endpointChain(compileEndpoint{chain: fw, comment: "egress of " + who, subj: subj, profiles: ep.Profiles})
+		c.chains[fw] = c.endpointChain(compileEndpoint{chain: fw, comment: "egress of " + who, subj: subj, profiles: ep.Profiles, fromWorkload: true})
 		c.chains[tw] = c.endpointChain(compileEndpoint{chain: tw, comment: "ingress of " + who, subj: subj, profiles: ep.Profiles, ingress: true})
 		key := quote(ep.InterfaceName)
 		fromMap.Elements = append(fromMap.Elements, MapElement{Key: key, Value: "goto " + fw})
@@ -482,6 +508,8 @@ type compileEndpoint struct {
 	// only applyOnForward policies, no profiles, and traffic no policy
 	// decided is allowed (return).
 	forward bool
+	// fromWorkload: a workload's egress chain.
+	fromWorkload bool
 }
 
 // endpointChain builds an endpoint chain as upstream's: conntrack, (host
@@ -496,6 +524,12 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 		add("jump "+e.failsafe, "")
 	}
 	add(fmt.Sprintf("meta mark set meta mark & 0x%08x", ^uint32(markAccept|markPass)), "clear accept and pass marks")
+	if e.fromWorkload {
+		// Upstream's defaults (AllowVXLANPacketsFromWorkloads and
+		// AllowIPIPPacketsFromWorkloads false).
+		add("meta l4proto udp udp dport 4789 drop", "Drop VXLAN encapped packets originating in workloads")
+		add("meta l4proto 4 drop", "Drop IPinIP encapped packets originating in workloads")
+	}
 
 	var tier *compileTier
 	endTier := func() {
