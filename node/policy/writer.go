@@ -1,0 +1,302 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"sigs.k8s.io/knftables"
+)
+
+// Writer keeps table inet TableName on a Desired. The first write (and the
+// first after a failure or ForceResync) adopts whatever table is there in
+// one transaction: every object of ours is added, flushed and refilled and
+// objects we no longer define are deleted, so policy is never missing, not
+// even across an agent restart. Later writes touch only what changed: the
+// elements of sets and maps added or removed one by one, and only the
+// chains whose rules changed flushed and refilled; a policy change rewrites
+// its own chains and nothing else.
+type Writer struct {
+	mu      sync.Mutex
+	nft     knftables.Interface
+	log     *slog.Logger
+	applied *Desired // what the kernel holds after our last write; nil = unknown
+	// lastOps is the number of operations of the last transaction (tests,
+	// benchmarks).
+	lastOps int
+}
+
+// NewWriter returns a Writer on nft, or on the nft CLI for inet TableName
+// when nft is nil.
+func NewWriter(nft knftables.Interface, log *slog.Logger) (*Writer, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if nft == nil {
+		var err error
+		if nft, err = knftables.New(knftables.InetFamily, TableName); err != nil {
+			return nil, fmt.Errorf("nftables unavailable (knftables needs the nft CLI >= 1.0.1 and CAP_NET_ADMIN): %w", err)
+		}
+	}
+	return &Writer{nft: nft, log: log}, nil
+}
+
+// ForceResync makes the next Apply adopt the table again (the periodic
+// resync: repairs what someone else changed in our table).
+func (w *Writer) ForceResync() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.applied = nil
+}
+
+// LastOperations is the size of the last transaction written.
+func (w *Writer) LastOperations() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastOps
+}
+
+// Apply makes the table implement d. It is idempotent: nothing is written
+// when nothing changed.
+func (w *Writer) Apply(ctx context.Context, d Desired) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.applied != nil {
+		tx := w.nft.NewTransaction()
+		if !addDiff(tx, *w.applied, d) {
+			// A set or map changed its type: rewrite everything.
+			w.applied = nil
+			return w.fullSync(ctx, d)
+		}
+		if tx.NumOperations() == 0 {
+			return nil
+		}
+		if err := w.nft.Run(ctx, tx); err != nil {
+			w.log.Warn("policy: incremental nftables update failed, rewriting the table", "table", TableName, "error", err)
+			w.applied = nil
+			return w.fullSync(ctx, d)
+		}
+		w.lastOps = tx.NumOperations()
+		w.applied = &d
+		return nil
+	}
+	return w.fullSync(ctx, d)
+}
+
+// Cleanup deletes our table (and only it).
+func (w *Writer) Cleanup(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	tx := w.nft.NewTransaction()
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	if err := w.nft.Run(ctx, tx); err != nil {
+		return fmt.Errorf("deleting nftables table inet %s: %w", TableName, err)
+	}
+	w.applied = nil
+	return nil
+}
+
+func (w *Writer) fullSync(ctx context.Context, d Desired) error {
+	stale, err := w.stale(ctx, d)
+	if err != nil {
+		return err
+	}
+	tx := w.nft.NewTransaction()
+	Render(tx, d)
+	// Stale chains are flushed before any is deleted (one may jump to
+	// another); by now nothing of ours refers to them.
+	for _, c := range stale.chains {
+		tx.Flush(&knftables.Chain{Name: c})
+	}
+	for _, c := range stale.chains {
+		tx.Delete(&knftables.Chain{Name: c})
+	}
+	for _, m := range stale.maps {
+		tx.Delete(&knftables.Map{Name: m})
+	}
+	for _, s := range stale.sets {
+		tx.Delete(&knftables.Set{Name: s})
+	}
+	if err = w.nft.Run(ctx, tx); err != nil {
+		// An object of ours with another definition (a set's type) cannot
+		// be re-added: replace the table, still in one transaction.
+		w.log.Warn("policy: adopting the existing table failed, replacing it", "table", TableName, "error", err)
+		tx = w.nft.NewTransaction()
+		tx.Add(&knftables.Table{})
+		tx.Delete(&knftables.Table{})
+		Render(tx, d)
+		if err2 := w.nft.Run(ctx, tx); err2 != nil {
+			return fmt.Errorf("programming nftables table inet %s: %w", TableName, errors.Join(err, err2))
+		}
+	}
+	w.lastOps = tx.NumOperations()
+	w.applied = &d
+	return nil
+}
+
+type staleObjects struct{ chains, sets, maps []string }
+
+// stale lists the objects in our table that d does not define.
+func (w *Writer) stale(ctx context.Context, d Desired) (staleObjects, error) {
+	var st staleObjects
+	want := map[string]map[string]bool{"chains": {}, "sets": {}, "maps": {}}
+	for _, c := range d.Chains {
+		want["chains"][c.Name] = true
+	}
+	for _, s := range d.Sets {
+		want["sets"][s.Name] = true
+	}
+	for _, m := range d.Maps {
+		want["maps"][m.Name] = true
+	}
+	for _, kind := range []struct {
+		typ string
+		out *[]string
+	}{{"chains", &st.chains}, {"sets", &st.sets}, {"maps", &st.maps}} {
+		names, err := w.nft.List(ctx, kind.typ)
+		if err != nil {
+			if knftables.IsNotFound(err) {
+				return staleObjects{}, nil // no table yet
+			}
+			return staleObjects{}, fmt.Errorf("listing %s of nftables table inet %s: %w", kind.typ, TableName, err)
+		}
+		for _, n := range names {
+			if !want[kind.typ][n] {
+				*kind.out = append(*kind.out, n)
+			}
+		}
+		slices.Sort(*kind.out)
+	}
+	return st, nil
+}
+
+// addDiff adds to tx what turns old into new; false when that cannot be
+// done in place (a set or map changed its type or flags).
+func addDiff(tx *knftables.Transaction, old, new Desired) bool {
+	oldSets := byName(old.Sets, func(s Set) string { return s.Name })
+	newSets := byName(new.Sets, func(s Set) string { return s.Name })
+	oldChains := byName(old.Chains, func(c Chain) string { return c.Name })
+	newChains := byName(new.Chains, func(c Chain) string { return c.Name })
+	oldMaps := byName(old.Maps, func(m Map) string { return m.Name })
+	newMaps := byName(new.Maps, func(m Map) string { return m.Name })
+
+	// 1. Sets: new ones with their elements, existing ones element by element.
+	for _, s := range new.Sets {
+		o, ok := oldSets[s.Name]
+		if !ok {
+			set := &knftables.Set{Name: s.Name, Type: s.Type}
+			if s.Interval {
+				set.Flags = []knftables.SetFlag{knftables.IntervalFlag}
+			}
+			if s.Comment != "" {
+				set.Comment = knftables.PtrTo(nftComment(s.Comment))
+			}
+			tx.Add(set)
+			for _, e := range s.Elements {
+				tx.Add(&knftables.Element{Set: s.Name, Key: []string{e}})
+			}
+			continue
+		}
+		if o.Type != s.Type || o.Interval != s.Interval {
+			return false
+		}
+		for _, e := range o.Elements {
+			if !slices.Contains(s.Elements, e) {
+				tx.Delete(&knftables.Element{Set: s.Name, Key: []string{e}})
+			}
+		}
+		for _, e := range s.Elements {
+			if !slices.Contains(o.Elements, e) {
+				tx.Add(&knftables.Element{Set: s.Name, Key: []string{e}})
+			}
+		}
+	}
+	// 2. New chains exist before any rule or map element names them.
+	for _, c := range new.Chains {
+		if _, ok := oldChains[c.Name]; !ok {
+			tx.Add(chainObject(c))
+		}
+	}
+	// 3. Maps, element by element.
+	for _, m := range new.Maps {
+		o, ok := oldMaps[m.Name]
+		if !ok {
+			mp := &knftables.Map{Name: m.Name, Type: m.Type}
+			if m.Comment != "" {
+				mp.Comment = knftables.PtrTo(nftComment(m.Comment))
+			}
+			tx.Add(mp)
+		} else if o.Type != m.Type {
+			return false
+		}
+		was := map[string]string{}
+		for _, e := range o.Elements {
+			was[e.Key] = e.Value
+		}
+		is := map[string]string{}
+		for _, e := range m.Elements {
+			is[e.Key] = e.Value
+		}
+		for _, e := range o.Elements {
+			if v, ok := is[e.Key]; !ok || v != e.Value {
+				tx.Delete(&knftables.Element{Map: m.Name, Key: []string{e.Key}})
+			}
+		}
+		for _, e := range m.Elements {
+			if v, ok := was[e.Key]; !ok || v != e.Value {
+				tx.Add(&knftables.Element{Map: m.Name, Key: []string{e.Key}, Value: []string{e.Value}})
+			}
+		}
+	}
+	// 4. Rules of new chains and of chains whose rules changed.
+	for _, c := range new.Chains {
+		o, existed := oldChains[c.Name]
+		if existed && slices.Equal(o.Rules, c.Rules) {
+			continue
+		}
+		if existed {
+			tx.Flush(&knftables.Chain{Name: c.Name})
+		}
+		for _, r := range c.Rules {
+			rule := &knftables.Rule{Chain: c.Name, Rule: r.Rule}
+			if r.Comment != "" {
+				rule.Comment = knftables.PtrTo(nftComment(r.Comment))
+			}
+			tx.Add(rule)
+		}
+	}
+	// 5. Chains, maps and sets that are gone; nothing refers to them now.
+	var gone []string
+	for _, c := range old.Chains {
+		if _, ok := newChains[c.Name]; !ok {
+			gone = append(gone, c.Name)
+			tx.Flush(&knftables.Chain{Name: c.Name})
+		}
+	}
+	for _, c := range gone {
+		tx.Delete(&knftables.Chain{Name: c})
+	}
+	for _, m := range old.Maps {
+		if _, ok := newMaps[m.Name]; !ok {
+			tx.Delete(&knftables.Map{Name: m.Name})
+		}
+	}
+	for _, s := range old.Sets {
+		if _, ok := newSets[s.Name]; !ok {
+			tx.Delete(&knftables.Set{Name: s.Name})
+		}
+	}
+	return true
+}
+
+func byName[T any](xs []T, name func(T) string) map[string]T {
+	m := make(map[string]T, len(xs))
+	for _, x := range xs {
+		m[name(x)] = x
+	}
+	return m
+}
