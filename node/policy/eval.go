@@ -396,7 +396,7 @@ func defaultFailsafe(dir string) []resources.ProtoPort {
 }
 
 // tier is a tier as evaluation orders it.
-type tier struct {
+type evalTier struct {
 	name          string
 	order         *float64
 	defaultAction string
@@ -431,7 +431,7 @@ func (p *pol) rules(dir string) []resources.Rule {
 }
 
 // applicable lists t's policies that select e for dir.
-func (ev *evaluator) applicable(t *tier, dir string, e *resolved) []*pol {
+func (ev *evaluator) applicable(t *evalTier, dir string, e *resolved) []*pol {
 	var out []*pol
 	for _, p := range t.policies {
 		if dir == "egress" && !p.egress || dir == "ingress" && !p.ingress {
@@ -492,8 +492,8 @@ func directions(types []resources.PolicyType, ingress, egress []resources.Rule) 
 
 // sortTiers orders tiers as Felix: by order (none last), then name; tiers
 // named by policies but missing come after all valid ones, acting as Deny.
-func sortTiers(ts []*tier) {
-	slices.SortFunc(ts, func(a, b *tier) int {
+func sortTiers(ts []*evalTier) {
+	slices.SortFunc(ts, func(a, b *evalTier) int {
 		if a.valid != b.valid {
 			if a.valid {
 				return -1

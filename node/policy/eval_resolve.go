@@ -14,7 +14,7 @@ import (
 type evaluator struct {
 	in       *Input
 	m        Matcher
-	tiers    []*tier
+	tiers    []*evalTier
 	profiles map[string]*resources.Profile
 }
 
@@ -34,21 +34,21 @@ func newEvaluator(in *Input) *evaluator {
 	for _, p := range in.Profiles {
 		ev.profiles[p.Name] = p
 	}
-	byName := map[string]*tier{}
+	byName := map[string]*evalTier{}
 	for _, t := range in.Tiers {
 		act := Deny
 		if t.Spec.DefaultAction != nil && *t.Spec.DefaultAction == resources.ActionPass {
 			act = Pass
 		}
-		byName[t.Name] = &tier{name: t.Name, order: t.Spec.Order, defaultAction: act, valid: true}
+		byName[t.Name] = &evalTier{name: t.Name, order: t.Spec.Order, defaultAction: act, valid: true}
 	}
 	for _, pt := range protectedTiers {
 		if byName[pt.name] == nil {
 			o := pt.order
-			byName[pt.name] = &tier{name: pt.name, order: &o, defaultAction: pt.action, valid: true}
+			byName[pt.name] = &evalTier{name: pt.name, order: &o, defaultAction: pt.action, valid: true}
 		}
 	}
-	tierOf := func(name string) *tier {
+	tierOf := func(name string) *evalTier {
 		if name == "" {
 			name = resources.DefaultTierName
 		}
@@ -56,7 +56,7 @@ func newEvaluator(in *Input) *evaluator {
 		if t == nil {
 			// Upstream still evaluates a policy whose tier is missing, in
 			// an invalid tier after all valid ones, acting as Deny.
-			t = &tier{name: name, defaultAction: Deny}
+			t = &evalTier{name: name, defaultAction: Deny}
 			byName[name] = t
 		}
 		return t

@@ -82,7 +82,7 @@ var (
 
 // gnp is a GlobalNetworkPolicy selecting the database, with the given
 // ingress rules (YAML list items, indented for spec.ingress).
-func gnp(name, extraSpec, ingress string) string {
+func gnpYAML(name, extraSpec, ingress string) string {
 	return "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: " + name +
 		"\nspec:\n  selector: service == 'database'\n" + extraSpec + "  ingress:\n" + ingress
 }
@@ -208,28 +208,28 @@ func TestEvaluateTiers(t *testing.T) {
 		want  want
 	}{
 		{"a Pass rule falls through to the next tier",
-			[]string{tiersYAML, gnp("sec", "  tier: security\n", "    - action: Pass\n"), gnp("allow", "", allowAll)},
+			[]string{tiersYAML, gnpYAML("sec", "  tier: security\n", "    - action: Pass\n"), gnpYAML("allow", "", allowAll)},
 			tcp(batch, database, 5432), want{action: Allow, reason: "tier default: GlobalNetworkPolicy allow rule 0"}},
 		{"end-of-tier drop when no rule matches",
-			[]string{tiersYAML, gnp("sec", "  tier: security\n", "    - action: Allow\n      protocol: UDP\n"), gnp("allow", "", allowAll)},
+			[]string{tiersYAML, gnpYAML("sec", "  tier: security\n", "    - action: Allow\n      protocol: UDP\n"), gnpYAML("allow", "", allowAll)},
 			tcp(frontend, database, 3306), want{action: Deny, reason: "tier security: end of tier", mismatch: "protocol: packet is tcp, rule wants UDP"}},
 		{"defaultAction Pass falls through to the profiles",
-			[]string{tiersYAML, gnp("plat", "  tier: platform\n", "    - action: Deny\n      protocol: UDP\n")},
+			[]string{tiersYAML, gnpYAML("plat", "  tier: platform\n", "    - action: Deny\n      protocol: UDP\n")},
 			tcp(frontend, database, 3306), want{action: Allow, reason: "profile profile-database rule 0"}},
 		{"a Pass in the last tier reaches the profiles",
-			[]string{gnp("pass", "", "    - action: Pass\n")},
+			[]string{gnpYAML("pass", "", "    - action: Pass\n")},
 			tcp(batch, database, 3306), want{action: Deny, reason: "no profile allowed"}},
 		{"the lower order decides within a tier",
-			[]string{gnp("b-deny", "  order: 10\n", "    - action: Deny\n"), gnp("a-allow", "  order: 20\n", allowAll)},
+			[]string{gnpYAML("b-deny", "  order: 10\n", "    - action: Deny\n"), gnpYAML("a-allow", "  order: 20\n", allowAll)},
 			tcp(frontend, database, 3306), want{action: Deny, reason: "GlobalNetworkPolicy b-deny rule 0"}},
 		{"no order sorts last",
-			[]string{gnp("a-deny", "", "    - action: Deny\n"), gnp("z-allow", "  order: 1000\n", allowAll)},
+			[]string{gnpYAML("a-deny", "", "    - action: Deny\n"), gnpYAML("z-allow", "  order: 1000\n", allowAll)},
 			tcp(frontend, database, 3306), want{action: Allow, reason: "GlobalNetworkPolicy z-allow rule 0"}},
 		{"equal orders break by name",
-			[]string{gnp("b-deny", "  order: 5\n", "    - action: Deny\n"), gnp("a-allow", "  order: 5\n", allowAll)},
+			[]string{gnpYAML("b-deny", "  order: 5\n", "    - action: Deny\n"), gnpYAML("a-allow", "  order: 5\n", allowAll)},
 			tcp(frontend, database, 3306), want{action: Allow, reason: "GlobalNetworkPolicy a-allow rule 0"}},
 		{"a policy in a missing tier acts in a Deny tier after the others",
-			[]string{gnp("lost", "  tier: nowhere\n", "    - action: Pass\n      protocol: UDP\n")},
+			[]string{gnpYAML("lost", "  tier: nowhere\n", "    - action: Pass\n      protocol: UDP\n")},
 			tcp(frontend, database, 3306), want{action: Deny, reason: "tier nowhere: end of tier"}},
 		{"a policy that does not select the endpoint is skipped",
 			[]string{"apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: other}\nspec:\n  selector: service == 'nothing'\n  ingress:\n    - action: Deny\n"},
@@ -241,10 +241,10 @@ func TestEvaluateTiers(t *testing.T) {
 			[]string{"apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: eg}\nspec:\n  selector: service == 'frontend'\n  types: [Egress]\n  ingress:\n    - action: Allow\n"},
 			tcp(frontend, database, 3306), want{action: Deny, reason: "tier default: end of tier"}},
 		{"Log does not decide",
-			[]string{gnp("log", "", "    - action: Log\n    - action: Deny\n")},
+			[]string{gnpYAML("log", "", "    - action: Log\n    - action: Deny\n")},
 			tcp(frontend, database, 3306), want{action: Deny, reason: "GlobalNetworkPolicy log rule 1", note: "logged"}},
 		{"http is reported as not enforced",
-			[]string{gnp("http", "", "    - action: Allow\n      protocol: TCP\n      http:\n        methods: [GET]\n")},
+			[]string{gnpYAML("http", "", "    - action: Allow\n      protocol: TCP\n      http:\n        methods: [GET]\n")},
 			tcp(batch, database, 80), want{action: Allow, reason: "GlobalNetworkPolicy http rule 0", note: "http match not enforced"}},
 		{"preDNAT policy is not applied to workloads",
 			[]string{"apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: pre}\nspec:\n  selector: all()\n  preDNAT: true\n  applyOnForward: true\n  ingress:\n    - action: Deny\n"},
@@ -311,7 +311,7 @@ spec:
   nets: [198.51.100.0/24]
 `
 
-func np(name, ingress string) string {
+func npYAML(name, ingress string) string {
 	return "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: " + name +
 		"\n  namespace: tenant\nspec:\n  selector: service == 'database'\n  ingress:\n" + ingress
 }
@@ -325,46 +325,46 @@ func TestEvaluateSelectorScoping(t *testing.T) {
 		want  want
 	}{
 		{"a NetworkPolicy's selector matches its own namespace",
-			[]string{np("fe", "    - action: Allow\n      source:\n        selector: service == 'frontend'\n")},
+			[]string{npYAML("fe", "    - action: Allow\n      source:\n        selector: service == 'frontend'\n")},
 			tcp(frontend, database, 9000), want{action: Allow, reason: "NetworkPolicy tenant/fe rule 0"}},
 		{"a NetworkPolicy's selector does not match another namespace",
-			[]string{np("fe", "    - action: Allow\n      source:\n        selector: service == 'frontend'\n")},
+			[]string{npYAML("fe", "    - action: Allow\n      source:\n        selector: service == 'frontend'\n")},
 			tcp(other, database, 9000), want{action: Deny, reason: "tier default: end of tier", mismatch: `is in namespace "other"; a NetworkPolicy's selectors only match namespace "tenant"`}},
 		{"a NetworkPolicy's notSelector alone still scopes to the namespace",
-			[]string{np("not", "    - action: Allow\n      source:\n        notSelector: service == 'batch'\n")},
+			[]string{npYAML("not", "    - action: Allow\n      source:\n        notSelector: service == 'batch'\n")},
 			tcp(other, database, 9000), want{action: Deny, mismatch: "only match namespace"}},
 		{"namespaceSelector replaces the own-namespace restriction",
-			[]string{np("ns", "    - action: Allow\n      source:\n        namespaceSelector: team == 'b'\n        selector: service == 'frontend'\n")},
+			[]string{npYAML("ns", "    - action: Allow\n      source:\n        namespaceSelector: team == 'b'\n        selector: service == 'frontend'\n")},
 			tcp(other, database, 9000), want{action: Allow, reason: "NetworkPolicy tenant/ns rule 0"}},
 		{"namespaceSelector that does not match",
-			[]string{np("ns", "    - action: Allow\n      source:\n        namespaceSelector: team == 'a'\n")},
+			[]string{npYAML("ns", "    - action: Allow\n      source:\n        namespaceSelector: team == 'a'\n")},
 			tcp(other, database, 9000), want{action: Deny, mismatch: "source.namespaceSelector: WorkloadEndpoint other/slave1-k8s-frontend1-eth0's namespace does not match"}},
 		{"namespaceSelector all() is any namespaced endpoint",
-			[]string{np("ns", "    - action: Allow\n      source:\n        namespaceSelector: all()\n")},
+			[]string{npYAML("ns", "    - action: Allow\n      source:\n        namespaceSelector: all()\n")},
 			tcp(other, database, 9000), want{action: Allow}},
 		{"namespaceSelector all() is not a global network set",
-			[]string{np("ns", "    - action: Allow\n      source:\n        namespaceSelector: all()\n")},
+			[]string{npYAML("ns", "    - action: Allow\n      source:\n        namespaceSelector: all()\n")},
 			tcp(ip("192.0.2.9"), database, 9000), want{action: Deny, mismatch: "namespace does not match all()"}},
 		{"namespaceSelector global() matches a global network set",
-			[]string{np("ns", "    - action: Allow\n      source:\n        namespaceSelector: global()\n        selector: role == 'partner'\n")},
+			[]string{npYAML("ns", "    - action: Allow\n      source:\n        namespaceSelector: global()\n        selector: role == 'partner'\n")},
 			tcp(ip("192.0.2.9"), database, 9000), want{action: Allow}},
 		{"namespaceSelector global() does not match a pod",
-			[]string{np("ns", "    - action: Allow\n      source:\n        namespaceSelector: global()\n")},
+			[]string{npYAML("ns", "    - action: Allow\n      source:\n        namespaceSelector: global()\n")},
 			tcp(other, database, 9000), want{action: Deny, mismatch: "does not match global()"}},
 		{"a GlobalNetworkPolicy's selector is not scoped",
-			[]string{gnp("fe", "", "    - action: Allow\n      source:\n        selector: service == 'frontend'\n")},
+			[]string{gnpYAML("fe", "", "    - action: Allow\n      source:\n        selector: service == 'frontend'\n")},
 			tcp(other, database, 9000), want{action: Allow}},
 		{"an address in nested sets matches the outer set's labels too",
-			[]string{gnp("partners", "", "    - action: Allow\n      source:\n        selector: role == 'partner'\n")},
+			[]string{gnpYAML("partners", "", "    - action: Allow\n      source:\n        selector: role == 'partner'\n")},
 			tcp(ip("192.0.2.200"), database, 9000), want{action: Allow}},
 		{"a namespaced network set matches a NetworkPolicy of its namespace",
-			[]string{np("office", "    - action: Allow\n      source:\n        selector: role == 'office'\n")},
+			[]string{npYAML("office", "    - action: Allow\n      source:\n        selector: role == 'office'\n")},
 			tcp(ip("198.51.100.7"), database, 9000), want{action: Allow}},
 		{"serviceAccounts names",
-			[]string{gnp("sa", "", "    - action: Allow\n      source:\n        serviceAccounts:\n          names: [api]\n")},
+			[]string{gnpYAML("sa", "", "    - action: Allow\n      source:\n        serviceAccounts:\n          names: [api]\n")},
 			tcp(other, database, 9000), want{action: Deny, mismatch: `has service account "web", not one of [api]`}},
 		{"serviceAccounts names match",
-			[]string{gnp("sa", "", "    - action: Allow\n      source:\n        serviceAccounts:\n          names: [web]\n")},
+			[]string{gnpYAML("sa", "", "    - action: Allow\n      source:\n        serviceAccounts:\n          names: [web]\n")},
 			tcp(other, database, 9000), want{action: Allow}},
 		{"GlobalNetworkPolicy namespaceSelector picks endpoints",
 			[]string{"apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: team-a}\nspec:\n  namespaceSelector: projectcalico.org/name == 'tenant'\n  ingress: [{action: Deny}]\n"},
@@ -379,7 +379,7 @@ func TestEvaluateSelectorScoping(t *testing.T) {
 
 func TestEvaluateRuleFields(t *testing.T) {
 	rule := func(fields string) []string {
-		return []string{gnp("r", "", "    - action: Allow\n"+fields)}
+		return []string{gnpYAML("r", "", "    - action: Allow\n"+fields)}
 	}
 	v6 := Packet{Src: ip("fd00::1"), Dst: ip("fd00::3"), Protocol: 6, DstPort: 3306}
 	for _, tc := range []struct {

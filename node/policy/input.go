@@ -51,8 +51,8 @@ func SettingsFrom(fc *resources.FelixConfiguration) Settings {
 	return Settings{
 		DefaultEndpointToHostAction: canonical(s.DefaultEndpointToHostAction, "Drop", "Return", "Accept"),
 		FilterDenyAction:            canonical(cmp.Or(s.NftablesFilterDenyAction, s.IptablesFilterDenyAction), "Drop", "Reject"),
-		FailsafeInboundHostPorts:    ports(s.FailsafeInboundHostPorts),
-		FailsafeOutboundHostPorts:   ports(s.FailsafeOutboundHostPorts),
+		FailsafeInboundHostPorts:    failsafePorts(s.FailsafeInboundHostPorts),
+		FailsafeOutboundHostPorts:   failsafePorts(s.FailsafeOutboundHostPorts),
 	}
 }
 
@@ -66,9 +66,9 @@ func canonical(v string, names ...string) string {
 	return v
 }
 
-// ports copies a failsafe list: nil when unset, non-nil when set (even
+// failsafePorts copies a failsafe list: nil when unset, non-nil when set (even
 // to nothing).
-func ports(p *[]resources.ProtoPort) []resources.ProtoPort {
+func failsafePorts(p *[]resources.ProtoPort) []resources.ProtoPort {
 	if p == nil {
 		return nil
 	}
