@@ -21,6 +21,7 @@ import (
 	"github.com/opencalico/calicoctl/node/autodetect"
 	"github.com/opencalico/calicoctl/node/bgp/speaker"
 	nodeconfig "github.com/opencalico/calicoctl/node/config"
+	"github.com/opencalico/calicoctl/node/policy"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -169,6 +170,13 @@ func (o *NodeRunOptions) Run(ctx context.Context) error {
 		ClusterType: nodeClusterType(kdd, o.env.Backend), CalicoVersion: version.Version,
 		Host: autodetect.System{}, K8sInternalIP: k8sInternalIP(ds, o.node),
 		SyncInterval: o.SyncInterval, HealthAddr: o.HealthAddr, Logger: log, MTUFile: o.mtuFile,
+	}
+	if o.env.Policy == nodeconfig.PolicyEnforce {
+		w, err := policy.NewWriter(nil, log)
+		if err != nil {
+			return fmt.Errorf("network policy: %w", err)
+		}
+		acfg.Policy = w
 	}
 	if o.env.Backend == nodeconfig.BackendBird {
 		sp, err := speaker.New(speaker.Options{Logger: log, StateDir: o.env.BGPStateDir, Version: version.Version})

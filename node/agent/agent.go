@@ -78,6 +78,9 @@ type Config struct {
 	// BGP is the node's BGP speaker, driven when the networking backend is
 	// bird (nil: no BGP). Run closes it (without a Cease) when it returns.
 	BGP BGPSpeaker
+	// Policy programs network policy (nil: not enforced). The CLI passes
+	// the nftables writer when CALICO_POLICY=enforce.
+	Policy PolicyWriter
 }
 
 // Run starts the agent and blocks until ctx ends or a component fails.
@@ -154,6 +157,10 @@ func Run(ctx context.Context, cfg Config) error {
 	g, ctx := errgroup.WithContext(ctx)
 	if hs != nil {
 		g.Go(func() error { return hs.Run(ctx) })
+	}
+	if cfg.Policy != nil {
+		pr := newPolicyRunner(cfg.NodeName, follower, cfg.Policy, hs, cfg.ResyncInterval, log)
+		g.Go(func() error { return pr.run(ctx, l.changes.C) })
 	}
 	if cfg.BGP != nil {
 		defer cfg.BGP.Close()

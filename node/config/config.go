@@ -21,6 +21,10 @@ const (
 	BackendBird  = "bird"
 	BackendVXLAN = "vxlan"
 	BackendNone  = "none"
+
+	// CALICO_POLICY values.
+	PolicyEnforce = "enforce"
+	PolicyOff     = "off"
 )
 
 // Address modes of IP / IP6.
@@ -115,6 +119,11 @@ type Config struct {
 	// (CALICO_BGP_SECRETS_DIR, default /etc/calico/bgp-secrets:
 	// <secret>/<key> files, a mounted Secret) and the namespace of the
 	// Secrets on Kubernetes (POD_NAMESPACE, default kube-system).
+	// Policy is CALICO_POLICY (our addition): "enforce" programs network
+	// policy into nftables; "" or "off" does not (the default while the
+	// policy writer is new).
+	Policy string
+
 	BGPStateDir     string
 	BGPStatusSocket string
 	BGPSecretsDir   string
@@ -155,6 +164,12 @@ func FromEnviron(environ []string) (*Config, error) {
 		AutodetectPoll: DefaultAutodetectPoll,
 	}
 	c.AdvertiseCluster = get("CALICO_ADVERTISE_CLUSTER_IPS")
+	switch v := strings.ToLower(get("CALICO_POLICY")); v {
+	case "", PolicyOff, PolicyEnforce:
+		c.Policy = v
+	default:
+		return nil, fmt.Errorf("CALICO_POLICY=%q: must be enforce or off", v)
+	}
 	c.BGPStateDir = orDefault(get("CALICO_BGP_STATE_DIR"), DefaultBGPStateDir)
 	c.BGPStatusSocket = orDefault(get("CALICO_BGP_STATUS_SOCKET"), filepath.Join(c.BGPStateDir, "bgp.sock"))
 	c.BGPSecretsDir = orDefault(get("CALICO_BGP_SECRETS_DIR"), DefaultBGPSecretsDir)
