@@ -15,7 +15,6 @@ import (
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/internal/client"
 	"github.com/opencalico/calicoctl/node/policy"
-	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -199,45 +198,13 @@ func loadPolicyInput(ctx context.Context, c *client.Client) (policy.Input, []*re
 			return in, nil, fmt.Errorf("list %s: %w", kind, err)
 		}
 		for _, it := range list.Items {
-			switch r := it.(type) {
-			case *resources.Tier:
-				in.Tiers = append(in.Tiers, r)
-			case *resources.GlobalNetworkPolicy:
-				in.GlobalPolicies = append(in.GlobalPolicies, r)
-			case *resources.NetworkPolicy:
-				in.Policies = append(in.Policies, r)
-			case *resources.Profile:
-				in.Profiles = append(in.Profiles, r)
-			case *resources.GlobalNetworkSet:
-				in.GlobalNetworkSets = append(in.GlobalNetworkSets, r)
-			case *resources.NetworkSet:
-				in.NetworkSets = append(in.NetworkSets, r)
-			case *resources.HostEndpoint:
-				in.HostEndpoints = append(in.HostEndpoints, r)
-			case *resources.WorkloadEndpoint:
-				weps = append(weps, r)
-				in.Endpoints = append(in.Endpoints, state.EndpointOf(r))
-			case *resources.FelixConfiguration:
-				if r.Name == "default" {
-					in.Felix = felixSettings(r)
-				}
+			if w, ok := it.(*resources.WorkloadEndpoint); ok {
+				weps = append(weps, w)
 			}
+			in.Add(it)
 		}
 	}
 	return in, weps, nil
-}
-
-// felixSettings are the FelixConfiguration fields policy reads.
-func felixSettings(fc *resources.FelixConfiguration) policy.Settings {
-	var s policy.Settings
-	s.DefaultEndpointToHostAction = fc.Spec.DefaultEndpointToHostAction
-	if fc.Spec.FailsafeInboundHostPorts != nil {
-		s.FailsafeInboundHostPorts = *fc.Spec.FailsafeInboundHostPorts
-	}
-	if fc.Spec.FailsafeOutboundHostPorts != nil {
-		s.FailsafeOutboundHostPorts = *fc.Spec.FailsafeOutboundHostPorts
-	}
-	return s
 }
 
 // ref resolves SRC or DST: an IP address, or a workload endpoint by name

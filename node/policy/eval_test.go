@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/opencalico/calicoctl/node/state"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -21,26 +20,11 @@ func inputOf(t *testing.T, docs ...string) Input {
 			t.Fatalf("doc %d: %v", i, err)
 		}
 		for _, doc := range ds {
-			switch r := doc.Resource.(type) {
-			case *resources.Tier:
-				in.Tiers = append(in.Tiers, r)
-			case *resources.GlobalNetworkPolicy:
-				in.GlobalPolicies = append(in.GlobalPolicies, r)
-			case *resources.NetworkPolicy:
-				in.Policies = append(in.Policies, r)
-			case *resources.Profile:
-				in.Profiles = append(in.Profiles, r)
-			case *resources.GlobalNetworkSet:
-				in.GlobalNetworkSets = append(in.GlobalNetworkSets, r)
-			case *resources.NetworkSet:
-				in.NetworkSets = append(in.NetworkSets, r)
-			case *resources.HostEndpoint:
-				in.HostEndpoints = append(in.HostEndpoints, r)
-			case *resources.WorkloadEndpoint:
-				r.Default()
-				in.Endpoints = append(in.Endpoints, state.EndpointOf(r))
-			default:
-				t.Fatalf("doc %d: unexpected %T", i, r)
+			if w, ok := doc.Resource.(*resources.WorkloadEndpoint); ok {
+				w.Default()
+			}
+			if !in.Add(doc.Resource) {
+				t.Fatalf("doc %d: unexpected %T", i, doc.Resource)
 			}
 		}
 	}

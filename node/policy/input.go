@@ -76,3 +76,35 @@ func failsafePorts(p *[]resources.ProtoPort) []resources.ProtoPort {
 	copy(out, *p)
 	return out
 }
+
+// Add puts one object of a policy kind into the Input (a WorkloadEndpoint
+// as its record, FelixConfiguration default as Settings) and reports
+// whether it is one of them. It is how callers that read the datastore
+// directly (`calicoctl policy explain`) and tests build an Input.
+func (in *Input) Add(r resources.Resource) bool {
+	switch r := r.(type) {
+	case *resources.Tier:
+		in.Tiers = append(in.Tiers, r)
+	case *resources.GlobalNetworkPolicy:
+		in.GlobalPolicies = append(in.GlobalPolicies, r)
+	case *resources.NetworkPolicy:
+		in.Policies = append(in.Policies, r)
+	case *resources.Profile:
+		in.Profiles = append(in.Profiles, r)
+	case *resources.GlobalNetworkSet:
+		in.GlobalNetworkSets = append(in.GlobalNetworkSets, r)
+	case *resources.NetworkSet:
+		in.NetworkSets = append(in.NetworkSets, r)
+	case *resources.HostEndpoint:
+		in.HostEndpoints = append(in.HostEndpoints, r)
+	case *resources.WorkloadEndpoint:
+		in.Endpoints = append(in.Endpoints, state.EndpointOf(r))
+	case *resources.FelixConfiguration:
+		if r.Name == "default" {
+			in.Felix = SettingsFrom(r)
+		}
+	default:
+		return false
+	}
+	return true
+}

@@ -17,13 +17,7 @@ const tableComment = "Calico policy (owned by calicoctl node)"
 func Render(tx *knftables.Transaction, d Desired) {
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo(tableComment)})
 	for _, s := range d.Sets {
-		set := &knftables.Set{Name: s.Name, Type: s.Type}
-		if s.Interval {
-			set.Flags = []knftables.SetFlag{knftables.IntervalFlag}
-		}
-		if s.Comment != "" {
-			set.Comment = knftables.PtrTo(nftComment(s.Comment))
-		}
+		set := setObject(s)
 		tx.Add(set)
 		tx.Flush(set)
 		for _, e := range s.Elements {
@@ -38,10 +32,7 @@ func Render(tx *knftables.Transaction, d Desired) {
 		tx.Flush(&knftables.Chain{Name: ch.Name})
 	}
 	for _, m := range d.Maps {
-		mp := &knftables.Map{Name: m.Name, Type: m.Type}
-		if m.Comment != "" {
-			mp.Comment = knftables.PtrTo(nftComment(m.Comment))
-		}
+		mp := mapObject(m)
 		tx.Add(mp)
 		tx.Flush(mp)
 	}
@@ -51,13 +42,37 @@ func Render(tx *knftables.Transaction, d Desired) {
 		}
 	}
 	for _, ch := range d.Chains {
-		for _, r := range ch.Rules {
-			rule := &knftables.Rule{Chain: ch.Name, Rule: r.Rule}
-			if r.Comment != "" {
-				rule.Comment = knftables.PtrTo(nftComment(r.Comment))
-			}
-			tx.Add(rule)
+		addRules(tx, ch)
+	}
+}
+
+func setObject(s Set) *knftables.Set {
+	set := &knftables.Set{Name: s.Name, Type: s.Type}
+	if s.Interval {
+		set.Flags = []knftables.SetFlag{knftables.IntervalFlag}
+	}
+	if s.Comment != "" {
+		set.Comment = knftables.PtrTo(nftComment(s.Comment))
+	}
+	return set
+}
+
+func mapObject(m Map) *knftables.Map {
+	mp := &knftables.Map{Name: m.Name, Type: m.Type}
+	if m.Comment != "" {
+		mp.Comment = knftables.PtrTo(nftComment(m.Comment))
+	}
+	return mp
+}
+
+// addRules adds a chain's rules, in order.
+func addRules(tx *knftables.Transaction, ch Chain) {
+	for _, r := range ch.Rules {
+		rule := &knftables.Rule{Chain: ch.Name, Rule: r.Rule}
+		if r.Comment != "" {
+			rule.Comment = knftables.PtrTo(nftComment(r.Comment))
 		}
+		tx.Add(rule)
 	}
 }
 

@@ -188,14 +188,7 @@ func addDiff(tx *knftables.Transaction, old, new Desired) bool {
 	for _, s := range new.Sets {
 		o, ok := oldSets[s.Name]
 		if !ok {
-			set := &knftables.Set{Name: s.Name, Type: s.Type}
-			if s.Interval {
-				set.Flags = []knftables.SetFlag{knftables.IntervalFlag}
-			}
-			if s.Comment != "" {
-				set.Comment = knftables.PtrTo(nftComment(s.Comment))
-			}
-			tx.Add(set)
+			tx.Add(setObject(s))
 			for _, e := range s.Elements {
 				tx.Add(&knftables.Element{Set: s.Name, Key: []string{e}})
 			}
@@ -225,11 +218,7 @@ func addDiff(tx *knftables.Transaction, old, new Desired) bool {
 	for _, m := range new.Maps {
 		o, ok := oldMaps[m.Name]
 		if !ok {
-			mp := &knftables.Map{Name: m.Name, Type: m.Type}
-			if m.Comment != "" {
-				mp.Comment = knftables.PtrTo(nftComment(m.Comment))
-			}
-			tx.Add(mp)
+			tx.Add(mapObject(m))
 		} else if o.Type != m.Type {
 			return false
 		}
@@ -261,13 +250,7 @@ func addDiff(tx *knftables.Transaction, old, new Desired) bool {
 		if existed {
 			tx.Flush(&knftables.Chain{Name: c.Name})
 		}
-		for _, r := range c.Rules {
-			rule := &knftables.Rule{Chain: c.Name, Rule: r.Rule}
-			if r.Comment != "" {
-				rule.Comment = knftables.PtrTo(nftComment(r.Comment))
-			}
-			tx.Add(rule)
-		}
+		addRules(tx, c)
 	}
 	// 5. Chains, maps and sets that are gone; nothing refers to them now.
 	var gone []string
