@@ -163,3 +163,30 @@ func AddVeth(tb testing.TB, h *netlink.Handle, name, peer, addr string, mtu int)
 	}
 	return l
 }
+
+// Do runs fn on this goroutine's OS thread switched into the named
+// namespace (child processes such as nft inherit it), then switches back.
+func Do(tb testing.TB, name string, fn func()) {
+	tb.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer orig.Close()
+	target, err := netns.GetFromName(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer target.Close()
+	if err := netns.Set(target); err != nil {
+		tb.Fatal(err)
+	}
+	defer func() {
+		if err := netns.Set(orig); err != nil {
+			panic(fmt.Sprintf("cannot restore network namespace: %v", err))
+		}
+	}()
+	fn()
+}

@@ -8,13 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"sigs.k8s.io/knftables"
 
 	"github.com/opencalico/calicoctl/internal/netnstest"
@@ -48,32 +46,8 @@ func nsRun(t *testing.T, ns string, args ...string) string {
 	return run(t, append([]string{"ip", "netns", "exec", ns}, args...)...)
 }
 
-// inNS runs fn on this goroutine's OS thread switched into the named
-// namespace (child processes such as nft inherit it), then switches back.
-func inNS(t *testing.T, name string, fn func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("cannot restore network namespace: %v", err))
-		}
-	}()
-	fn()
-}
+// inNS runs fn inside the named namespace (netnstest.Do).
+func inNS(t *testing.T, name string, fn func()) { t.Helper(); netnstest.Do(t, name, fn) }
 
 func quietSyncer(t *testing.T) *Syncer {
 	t.Helper()

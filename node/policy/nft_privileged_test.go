@@ -2,16 +2,13 @@ package policy
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"sigs.k8s.io/knftables"
 
 	"github.com/opencalico/calicoctl/internal/netnstest"
@@ -29,32 +26,8 @@ func requirePrivileged(t *testing.T) {
 	}
 }
 
-// inNS runs fn on this goroutine's OS thread switched into the named
-// namespace (child processes such as nft inherit it), then switches back.
-func inNS(t *testing.T, name string, fn func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("cannot restore network namespace: %v", err))
-		}
-	}()
-	fn()
-}
+// inNS runs fn inside the named namespace (netnstest.Do).
+func inNS(t *testing.T, name string, fn func()) { t.Helper(); netnstest.Do(t, name, fn) }
 
 func nsRun(t *testing.T, ns, stdin string, args ...string) string {
 	t.Helper()
