@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/opencalico/calicoctl/internal/prefixes"
 )
 
 // TableName is the name of our nftables table (family inet).
@@ -142,38 +144,7 @@ func suffix(v6 bool) string {
 // prefixElements returns the masked prefixes of one family, sorted, with
 // duplicates and prefixes contained in another one removed.
 func prefixElements(in []netip.Prefix, v6 bool) []string {
-	var ps []netip.Prefix
-	for _, p := range in {
-		if !p.IsValid() {
-			continue
-		}
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked()
-		if p.Addr().Is6() != v6 {
-			continue
-		}
-		ps = append(ps, p)
-	}
-	// Shorter prefixes first so containment is checked against kept ones.
-	slices.SortFunc(ps, func(a, b netip.Prefix) int {
-		if a.Bits() != b.Bits() {
-			return a.Bits() - b.Bits()
-		}
-		return a.Addr().Compare(b.Addr())
-	})
-	var kept []netip.Prefix
-	for _, p := range ps {
-		covered := false
-		for _, k := range kept {
-			if k.Contains(p.Addr()) {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			kept = append(kept, p)
-		}
-	}
-	slices.SortFunc(kept, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	kept := prefixes.Outermost(in, v6)
 	out := make([]string, 0, len(kept))
 	for _, p := range kept {
 		out = append(out, p.String())

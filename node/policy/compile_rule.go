@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencalico/calicoctl/internal/prefixes"
+
 	"github.com/opencalico/calicoctl/resources"
 	"github.com/opencalico/calicoctl/resources/selector"
 )
@@ -240,25 +242,9 @@ func compilePrefixes(in []string, v6 bool) []string {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked()
-		if p.Addr().Is6() != v6 {
-			continue
-		}
 		ps = append(ps, p)
 	}
-	slices.SortFunc(ps, func(a, b netip.Prefix) int {
-		if a.Bits() != b.Bits() {
-			return a.Bits() - b.Bits()
-		}
-		return a.Addr().Compare(b.Addr())
-	})
-	var kept []netip.Prefix
-	for _, p := range ps {
-		if !slices.ContainsFunc(kept, func(k netip.Prefix) bool { return k.Contains(p.Addr()) }) {
-			kept = append(kept, p)
-		}
-	}
-	slices.SortFunc(kept, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	kept := prefixes.Outermost(ps, v6)
 	out := make([]string, 0, len(kept))
 	for _, p := range kept {
 		if p.Bits() == p.Addr().BitLen() {
