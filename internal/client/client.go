@@ -103,13 +103,25 @@ func (c *Client) CreateMany(ctx context.Context, rs []resources.Resource) ([]res
 	out := make([]resources.Resource, len(rs))
 	errs := make([]error, len(rs))
 	var ok []resources.Resource
-	var idx []int
+	var idx, deferred []int
+	// Tiers created by this batch: a policy in one of them is written after
+	// them (upstream writes a file's documents one after another).
+	batchTiers := map[string]bool{}
+	for _, r := range rs {
+		if t, isTier := r.(*resources.Tier); isTier {
+			batchTiers[t.Name] = true
+		}
+	}
 	for i, r := range rs {
 		if err := c.prepareCreate(r); err != nil {
 			errs[i] = err
 			continue
 		}
 		if err := c.checkTier(ctx, r); err != nil {
+			if batchTiers[policyTier(r)] {
+				deferred = append(deferred, i)
+				continue
+			}
 			errs[i] = err
 			continue
 		}
@@ -125,10 +137,15 @@ func (c *Client) CreateMany(ctx context.Context, rs []resources.Resource) ([]res
 		for j, i := range idx {
 			out[i], errs[i] = res[j], es[j]
 		}
-		return out, errs
+	} else {
+		for j, r := range ok {
+			out[idx[j]], errs[idx[j]] = c.DS.Create(ctx, r)
+		}
 	}
-	for j, r := range ok {
-		out[idx[j]], errs[idx[j]] = c.DS.Create(ctx, r)
+	for _, i := range deferred {
+		if errs[i] = c.checkTier(ctx, rs[i]); errs[i] == nil {
+			out[i], errs[i] = c.DS.Create(ctx, rs[i])
+		}
 	}
 	return out, errs
 }

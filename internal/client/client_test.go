@@ -181,6 +181,38 @@ func TestPolicyInMissingTierIsRejected(t *testing.T) {
 	}
 }
 
+// A file holding a Tier and then a policy in it is written as upstream
+// writes it, one document after another: the policy finds its tier. A
+// policy in a tier that is neither stored nor in the batch still fails.
+func TestCreateManyPolicyAfterItsTier(t *testing.T) {
+	c := newClient(t)
+	tier := &resources.Tier{}
+	tier.Name = "security"
+	order := 100.0
+	tier.Spec.Order = &order
+	gnp := func(name, tier string) *resources.GlobalNetworkPolicy {
+		g := &resources.GlobalNetworkPolicy{}
+		g.Name, g.Spec.Tier = name, tier
+		return g
+	}
+	rs := []resources.Resource{gnp("security.gate", "security"), tier, gnp("lost.x", "lost"), gnp("plain", "")}
+	for _, r := range rs {
+		resources.SetTypeMeta(r)
+	}
+	_, errs := c.CreateMany(context.Background(), rs)
+	for i, want := range []string{"", "", "tier 'lost' does not exist", ""} {
+		switch {
+		case want == "" && errs[i] != nil:
+			t.Errorf("document %d: %v", i, errs[i])
+		case want != "" && (errs[i] == nil || !strings.Contains(errs[i].Error(), want)):
+			t.Errorf("document %d: err %v, want %q", i, errs[i], want)
+		}
+	}
+	if _, err := c.Get(context.Background(), resources.Key{Kind: "GlobalNetworkPolicy", Name: "security.gate"}); err != nil {
+		t.Errorf("the policy in the batch's tier was not written: %v", err)
+	}
+}
+
 func TestClusterTypes(t *testing.T) {
 	for _, tc := range []struct{ cur, add, want string }{
 		{"", "kdd", "kdd"},
