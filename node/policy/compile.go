@@ -137,6 +137,11 @@ type compiler struct {
 	policies []*compilePolicy // sorted in evaluation order
 	profiles map[string]*resources.Profile
 	subjects []compileSubject // everything that can be a selector set member
+	// subjectsByNS are the subjects of each namespace, in subjects' order
+	// (the candidates of a namespace-scoped selector).
+	subjectsByNS map[string][]compileSubject
+	// nsMatched memoizes nsMatch per namespaceSelector and namespace.
+	nsMatched map[nsMatchKey]bool
 	nsLabels map[string]map[string]string
 	saLabels map[string]map[string]string // "<ns>/<sa>"
 
@@ -181,6 +186,7 @@ func Compile(in Input) Desired {
 		in: in, profiles: map[string]*resources.Profile{},
 		nsLabels: map[string]map[string]string{}, saLabels: map[string]map[string]string{},
 		chains: map[string]Chain{}, sets: map[string]Set{}, notes: map[string]bool{},
+		subjectsByNS: map[string][]compileSubject{}, nsMatched: map[nsMatchKey]bool{},
 	}
 	c.indexProfiles()
 	c.indexTiers()
@@ -368,6 +374,9 @@ func (c *compiler) indexSubjects() {
 		}
 		c.subjects = append(c.subjects, compileSubject{ns: n.Namespace, labels: labels, nets: n.Spec.Nets})
 	}
+	for _, s := range c.subjects {
+		c.subjectsByNS[s.ns] = append(c.subjectsByNS[s.ns], s)
+	}
 }
 
 // policyTypes returns the directions a policy governs (`types`, defaulted
@@ -489,11 +498,24 @@ func (c *compiler) nsMatch(nsSel *selector.Selector, ns string) bool {
 	if ns == "" {
 		return false
 	}
+	key := nsMatchKey{nsSel, ns}
+	if m, ok := c.nsMatched[key]; ok {
+		return m
+	}
 	labels := map[string]string{"projectcalico.org/name": ns}
 	for k, v := range c.nsLabels[ns] {
 		labels[k] = v
 	}
-	return nsSel.Evaluate(labels)
+	m := nsSel.Evaluate(labels)
+	c.nsMatched[key] = m
+	return m
+}
+
+// nsMatchKey is a parsed namespaceSelector (alive for the whole Compile,
+// so its address is its identity) and a namespace.
+type nsMatchKey struct {
+	sel *selector.Selector
+	ns  string
 }
 
 // compileEndpoint is one endpoint chain to build.

@@ -145,7 +145,7 @@ func (c *compiler) selectorSet(m *compileSideMatch, v6 bool) string {
 		return name
 	}
 	var nets []string
-	for _, s := range c.subjects {
+	for _, s := range c.candidates(m) {
 		if m.matches(c, s) {
 			nets = append(nets, s.nets...)
 		}
@@ -156,6 +156,15 @@ func (c *compiler) selectorSet(m *compileSideMatch, v6 bool) string {
 	}
 	c.sets[name] = Set{Name: name, Type: typ, Interval: true, Comment: truncate(m.key, 128), Elements: compilePrefixes(nets, v6)}
 	return name
+}
+
+// candidates are the subjects m can match, in c.subjects' order: those of
+// its namespace when m is scoped to one, else all.
+func (c *compiler) candidates(m *compileSideMatch) []compileSubject {
+	if m == nil || m.scopeNS == "" {
+		return c.subjects
+	}
+	return c.subjectsByNS[m.scopeNS]
 }
 
 // namedPortSet makes sure the named-port set (addr . proto . port of every
@@ -181,7 +190,7 @@ func (c *compiler) namedPortSet(m *compileSideMatch, port string, proto *resourc
 	}
 	seen := map[string]bool{}
 	var elems []string
-	for _, s := range c.subjects {
+	for _, s := range c.candidates(m) {
 		if m != nil && !m.matches(c, s) {
 			continue
 		}
