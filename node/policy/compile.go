@@ -140,10 +140,11 @@ type compiler struct {
 	// subjectsByNS are the subjects of each namespace, in subjects' order
 	// (the candidates of a namespace-scoped selector).
 	subjectsByNS map[string][]compileSubject
+	namespaces   []string // the keys of subjectsByNS, sorted ("" = global)
 	// nsMatched memoizes nsMatch per namespaceSelector and namespace.
 	nsMatched map[nsMatchKey]bool
-	nsLabels map[string]map[string]string
-	saLabels map[string]map[string]string // "<ns>/<sa>"
+	nsLabels  map[string]map[string]string
+	saLabels  map[string]map[string]string // "<ns>/<sa>"
 
 	chains map[string]Chain
 	sets   map[string]Set
@@ -375,8 +376,12 @@ func (c *compiler) indexSubjects() {
 		c.subjects = append(c.subjects, compileSubject{ns: n.Namespace, labels: labels, nets: n.Spec.Nets})
 	}
 	for _, s := range c.subjects {
+		if _, ok := c.subjectsByNS[s.ns]; !ok {
+			c.namespaces = append(c.namespaces, s.ns)
+		}
 		c.subjectsByNS[s.ns] = append(c.subjectsByNS[s.ns], s)
 	}
+	slices.Sort(c.namespaces)
 }
 
 // policyTypes returns the directions a policy governs (`types`, defaulted
