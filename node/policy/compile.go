@@ -561,7 +561,7 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 	var tier *compileTier
 	endTier := func() {
 		if tier != nil && !tier.pass {
-			add(fmt.Sprintf("meta mark & 0x%08x == 0 drop", markPass), "End of tier "+tier.name)
+			add(dropUnlessPassed, "End of tier "+tier.name)
 		}
 	}
 	for _, p := range c.policies {
@@ -572,11 +572,11 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 			endTier()
 			t := p.tier
 			tier = &t
-			add(fmt.Sprintf("meta mark set meta mark & 0x%08x", ^uint32(markPass)), "Start of tier "+t.name)
+			add(clearPass, "Start of tier "+t.name)
 		}
 		chain := c.policyChain(p, e.ingress)
-		add(fmt.Sprintf("meta mark & 0x%08x == 0 jump %s", markPass, chain), "")
-		add(fmt.Sprintf("meta mark & 0x%08x != 0 return", markAccept), "Return if policy accepted")
+		add(jumpUnlessPassed+chain, "")
+		add(returnIfAccepted, "Return if policy accepted")
 	}
 	endTier()
 	if e.forward {
@@ -588,11 +588,20 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 			continue
 		}
 		add("jump "+chain, "")
-		add(fmt.Sprintf("meta mark & 0x%08x != 0 return", markAccept), "Return if profile accepted")
+		add(returnIfAccepted, "Return if profile accepted")
 	}
 	add("drop", "Drop if no profiles matched")
 	return ch
 }
+
+// The mark rules of endpoint chains, formatted once (an endpoint chain has
+// two per policy that selects the endpoint).
+var (
+	jumpUnlessPassed = fmt.Sprintf("meta mark & 0x%08x == 0 jump ", markPass)
+	returnIfAccepted = fmt.Sprintf("meta mark & 0x%08x != 0 return", markAccept)
+	clearPass        = fmt.Sprintf("meta mark set meta mark & 0x%08x", ^uint32(markPass))
+	dropUnlessPassed = fmt.Sprintf("meta mark & 0x%08x == 0 drop", markPass)
+)
 
 // policyChain makes sure the chain of p in one direction exists and
 // returns its name.
