@@ -56,6 +56,12 @@ bench: kube-apiserver
 bench-bgp:
 	$(GO) test -run '^$$' -bench BGP -benchtime 1x -v -timeout 30m ./e2e/bgpbench/
 
+## bench-policy: the network policy benchmarks alone (issue 11; the Privileged ones need root and
+## the nft CLI, and write to a scratch netns)
+.PHONY: bench-policy
+bench-policy:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200x -timeout 30m ./node/policy/
+
 ## lint: formatting and vet
 lint:
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)

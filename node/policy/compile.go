@@ -137,8 +137,14 @@ type compiler struct {
 	policies []*compilePolicy // sorted in evaluation order
 	profiles map[string]*resources.Profile
 	subjects []compileSubject // everything that can be a selector set member
-	nsLabels map[string]map[string]string
-	saLabels map[string]map[string]string // "<ns>/<sa>"
+	// subjectsByNS are the subjects of each namespace, in subjects' order
+	// (the candidates of a namespace-scoped selector).
+	subjectsByNS map[string][]compileSubject
+	namespaces   []string // the keys of subjectsByNS, sorted ("" = global)
+	// nsMatched memoizes nsMatch per namespaceSelector and namespace.
+	nsMatched map[nsMatchKey]bool
+	nsLabels  map[string]map[string]string
+	saLabels  map[string]map[string]string // "<ns>/<sa>"
 
 	chains map[string]Chain
 	sets   map[string]Set
@@ -181,6 +187,7 @@ func Compile(in Input) Desired {
 		in: in, profiles: map[string]*resources.Profile{},
 		nsLabels: map[string]map[string]string{}, saLabels: map[string]map[string]string{},
 		chains: map[string]Chain{}, sets: map[string]Set{}, notes: map[string]bool{},
+		subjectsByNS: map[string][]compileSubject{}, nsMatched: map[nsMatchKey]bool{},
 	}
 	c.indexProfiles()
 	c.indexTiers()
@@ -368,6 +375,13 @@ func (c *compiler) indexSubjects() {
 		}
 		c.subjects = append(c.subjects, compileSubject{ns: n.Namespace, labels: labels, nets: n.Spec.Nets})
 	}
+	for _, s := range c.subjects {
+		if _, ok := c.subjectsByNS[s.ns]; !ok {
+			c.namespaces = append(c.namespaces, s.ns)
+		}
+		c.subjectsByNS[s.ns] = append(c.subjectsByNS[s.ns], s)
+	}
+	slices.Sort(c.namespaces)
 }
 
 // policyTypes returns the directions a policy governs (`types`, defaulted
@@ -489,11 +503,24 @@ func (c *compiler) nsMatch(nsSel *selector.Selector, ns string) bool {
 	if ns == "" {
 		return false
 	}
+	key := nsMatchKey{nsSel, ns}
+	if m, ok := c.nsMatched[key]; ok {
+		return m
+	}
 	labels := map[string]string{"projectcalico.org/name": ns}
 	for k, v := range c.nsLabels[ns] {
 		labels[k] = v
 	}
-	return nsSel.Evaluate(labels)
+	m := nsSel.Evaluate(labels)
+	c.nsMatched[key] = m
+	return m
+}
+
+// nsMatchKey is a parsed namespaceSelector (alive for the whole Compile,
+// so its address is its identity) and a namespace.
+type nsMatchKey struct {
+	sel *selector.Selector
+	ns  string
 }
 
 // compileEndpoint is one endpoint chain to build.
@@ -534,7 +561,7 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 	var tier *compileTier
 	endTier := func() {
 		if tier != nil && !tier.pass {
-			add(fmt.Sprintf("meta mark & 0x%08x == 0 drop", markPass), "End of tier "+tier.name)
+			add(dropUnlessPassed, "End of tier "+tier.name)
 		}
 	}
 	for _, p := range c.policies {
@@ -545,11 +572,11 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 			endTier()
 			t := p.tier
 			tier = &t
-			add(fmt.Sprintf("meta mark set meta mark & 0x%08x", ^uint32(markPass)), "Start of tier "+t.name)
+			add(clearPass, "Start of tier "+t.name)
 		}
 		chain := c.policyChain(p, e.ingress)
-		add(fmt.Sprintf("meta mark & 0x%08x == 0 jump %s", markPass, chain), "")
-		add(fmt.Sprintf("meta mark & 0x%08x != 0 return", markAccept), "Return if policy accepted")
+		add(jumpUnlessPassed+chain, "")
+		add(returnIfAccepted, "Return if policy accepted")
 	}
 	endTier()
 	if e.forward {
@@ -561,11 +588,20 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 			continue
 		}
 		add("jump "+chain, "")
-		add(fmt.Sprintf("meta mark & 0x%08x != 0 return", markAccept), "Return if profile accepted")
+		add(returnIfAccepted, "Return if profile accepted")
 	}
 	add("drop", "Drop if no profiles matched")
 	return ch
 }
+
+// The mark rules of endpoint chains, formatted once (an endpoint chain has
+// two per policy that selects the endpoint).
+var (
+	jumpUnlessPassed = fmt.Sprintf("meta mark & 0x%08x == 0 jump ", markPass)
+	returnIfAccepted = fmt.Sprintf("meta mark & 0x%08x != 0 return", markAccept)
+	clearPass        = fmt.Sprintf("meta mark set meta mark & 0x%08x", ^uint32(markPass))
+	dropUnlessPassed = fmt.Sprintf("meta mark & 0x%08x == 0 drop", markPass)
+)
 
 // policyChain makes sure the chain of p in one direction exists and
 // returns its name.

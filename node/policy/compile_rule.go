@@ -74,12 +74,19 @@ type compileSideMatch struct {
 }
 
 func (m *compileSideMatch) matches(c *compiler, s compileSubject) bool {
-	if m.scopeNS != "" && s.ns != m.scopeNS {
+	return m.nsMatches(c, s.ns) && m.matchesInNS(c, s)
+}
+
+// nsMatches is the namespace part of m for a subject of namespace ns.
+func (m *compileSideMatch) nsMatches(c *compiler, ns string) bool {
+	if m.scopeNS != "" && ns != m.scopeNS {
 		return false
 	}
-	if m.hasNS && !c.nsMatch(m.nsSel, s.ns) {
-		return false
-	}
+	return !m.hasNS || c.nsMatch(m.nsSel, ns)
+}
+
+// matchesInNS is the rest of m, for a subject whose namespace matches.
+func (m *compileSideMatch) matchesInNS(c *compiler, s compileSubject) bool {
 	if !m.sel.Evaluate(s.labels) {
 		return false
 	}
@@ -145,17 +152,46 @@ func (c *compiler) selectorSet(m *compileSideMatch, v6 bool) string {
 		return name
 	}
 	var nets []string
-	for _, s := range c.subjects {
-		if m.matches(c, s) {
-			nets = append(nets, s.nets...)
-		}
-	}
+	c.eachMatch(m, func(s compileSubject) { nets = append(nets, s.nets...) })
 	typ := "ipv4_addr"
 	if v6 {
 		typ = "ipv6_addr"
 	}
 	c.sets[name] = Set{Name: name, Type: typ, Interval: true, Comment: truncate(m.key, 128), Elements: compilePrefixes(nets, v6)}
 	return name
+}
+
+// eachMatch calls fn for every subject m matches (every subject when m is
+// nil), namespace by namespace: the namespace part of m is evaluated once
+// per namespace, the rest only for the subjects of those that match. The
+// order is not c.subjects' (set contents are sorted by their callers).
+func (c *compiler) eachMatch(m *compileSideMatch, fn func(compileSubject)) {
+	if m == nil {
+		for _, s := range c.subjects {
+			fn(s)
+		}
+		return
+	}
+	if m.scopeNS != "" {
+		if m.nsMatches(c, m.scopeNS) {
+			for _, s := range c.subjectsByNS[m.scopeNS] {
+				if m.matchesInNS(c, s) {
+					fn(s)
+				}
+			}
+		}
+		return
+	}
+	for _, ns := range c.namespaces {
+		if !m.nsMatches(c, ns) {
+			continue
+		}
+		for _, s := range c.subjectsByNS[ns] {
+			if m.matchesInNS(c, s) {
+				fn(s)
+			}
+		}
+	}
 }
 
 // namedPortSet makes sure the named-port set (addr . proto . port of every
@@ -181,10 +217,7 @@ func (c *compiler) namedPortSet(m *compileSideMatch, port string, proto *resourc
 	}
 	seen := map[string]bool{}
 	var elems []string
-	for _, s := range c.subjects {
-		if m != nil && !m.matches(c, s) {
-			continue
-		}
+	c.eachMatch(m, func(s compileSubject) {
 		for _, p := range s.namedPorts {
 			if p.Name != port {
 				continue
@@ -210,7 +243,7 @@ func (c *compiler) namedPortSet(m *compileSideMatch, port string, proto *resourc
 				}
 			}
 		}
-	}
+	})
 	slices.Sort(elems)
 	c.sets[name] = Set{Name: name, Type: typ, Comment: truncate("named port "+key, 128), Elements: elems}
 	return name

@@ -14,7 +14,7 @@ import (
 	"github.com/opencalico/calicoctl/internal/netnstest"
 )
 
-func requirePrivileged(t *testing.T) {
+func requirePrivileged(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (creates network namespaces and nftables tables)")
@@ -27,7 +27,7 @@ func requirePrivileged(t *testing.T) {
 }
 
 // inNS runs fn inside the named namespace (netnstest.Do).
-func inNS(t *testing.T, name string, fn func()) { t.Helper(); netnstest.Do(t, name, fn) }
+func inNS(t testing.TB, name string, fn func()) { t.Helper(); netnstest.Do(t, name, fn) }
 
 func nsRun(t *testing.T, ns, stdin string, args ...string) string {
 	t.Helper()

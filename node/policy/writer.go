@@ -197,13 +197,17 @@ func addDiff(tx *knftables.Transaction, old, new Desired) bool {
 		if o.Type != s.Type || o.Interval != s.Interval {
 			return false
 		}
+		if slices.Equal(o.Elements, s.Elements) {
+			continue
+		}
+		was, is := elementSet(o.Elements), elementSet(s.Elements)
 		for _, e := range o.Elements {
-			if !slices.Contains(s.Elements, e) {
+			if !is[e] {
 				tx.Delete(&knftables.Element{Set: s.Name, Key: []string{e}})
 			}
 		}
 		for _, e := range s.Elements {
-			if !slices.Contains(o.Elements, e) {
+			if !was[e] {
 				tx.Add(&knftables.Element{Set: s.Name, Key: []string{e}})
 			}
 		}
@@ -274,6 +278,16 @@ func addDiff(tx *knftables.Transaction, old, new Desired) bool {
 		}
 	}
 	return true
+}
+
+// elementSet indexes a set's elements (a set of 5,000 addresses is
+// compared in linear time, not quadratic).
+func elementSet(es []string) map[string]bool {
+	m := make(map[string]bool, len(es))
+	for _, e := range es {
+		m[e] = true
+	}
+	return m
 }
 
 func byName[T any](xs []T, name func(T) string) map[string]T {
