@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +92,29 @@ spec:
 		}
 	}
 
+	// The rule counters on the database's node: the profile's allow rule
+	// counted the frontends' packets, the endpoint's final drop the others'.
+	out, err := exec.Command("ip", "netns", "exec", n2.NS, binPath, "node", "status", "--policy", "-o", "json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("node status --policy on n2: %v\n%s", err, out)
+	}
+	var counters []struct {
+		Chain, Comment string
+		Packets        uint64
+	}
+	if err := json.Unmarshal(out, &counters); err != nil {
+		t.Fatalf("node status --policy -o json: %v\n%s", err, out)
+	}
+	counted := map[string]bool{}
+	for _, c := range counters {
+		if c.Packets > 0 {
+			counted[strings.SplitN(c.Chain, "-", 3)[0]+"-"+strings.SplitN(c.Chain, "-", 3)[1]] = true
+		}
+	}
+	if !counted["cali-pri"] || !counted["cali-tw"] {
+		t.Errorf("node status --policy: want packets counted in the profile's chain and the endpoint's chain, got %v\n%s", counted, out)
+	}
+
 	// An allowed stream survives an unrelated policy change.
 	stream := c.startHelper("stream-fe2-db", fe2.NS, "stream", net.JoinHostPort(db.IP, "3306"))
 	c.WaitFor("the stream to pass 20 echoes", 20*time.Second, func() bool { return StreamProgress(stream) >= 20 })
@@ -128,8 +153,8 @@ spec:
 	c.WaitFor("frontend1 -> database:3306 denied by the deny-first policy", 20*time.Second, func() bool {
 		return !c.canConnect(fe1.NS, db.IP, "3306")
 	})
-	out := c.MustCalicoctl("policy", "explain", "--from", wepName(t, fe1), "--to", wepName(t, db), "--protocol", "tcp", "--port", "3306", "-n", "default")
-	if !strings.Contains(out, "namespace-default") || !strings.Contains(strings.ToLower(out), "deny") {
+	out = []byte(c.MustCalicoctl("policy", "explain", "--from", wepName(t, fe1), "--to", wepName(t, db), "--protocol", "tcp", "--port", "3306", "-n", "default"))
+	if !strings.Contains(string(out), "namespace-default") || !strings.Contains(strings.ToLower(string(out)), "deny") {
 		t.Errorf("policy explain does not name the deny-first rule:\n%s", out)
 	}
 }

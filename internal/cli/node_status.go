@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/opencalico/calicoctl/datastore"
 	"github.com/opencalico/calicoctl/node/bgp/status"
+	"github.com/opencalico/calicoctl/node/policy"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -30,15 +32,18 @@ type NodeStatusOptions struct {
 	Now     func() time.Time
 	// Fetch reads the local agent's report (status.Fetch).
 	Fetch func(ctx context.Context, socket string, withRoutes bool) (status.Report, error)
+	// Counters reads this host's policy rule counters (policy.ReadCounters).
+	Counters func(ctx context.Context) ([]policy.RuleCounter, error)
 
 	Socket string
 	Routes bool
+	Policy bool
 	Output string
 	Node   string
 }
 
 func newNodeStatusCommand(f *Factory) *cobra.Command {
-	o := &NodeStatusOptions{f: f, Geteuid: os.Geteuid, Now: time.Now, Fetch: status.Fetch}
+	o := &NodeStatusOptions{f: f, Geteuid: os.Geteuid, Now: time.Now, Fetch: status.Fetch, Counters: policy.ReadCounters}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the BGP sessions of the Calico node agent",
@@ -46,7 +51,7 @@ func newNodeStatusCommand(f *Factory) *cobra.Command {
 			"(PEER ADDRESS, PEER TYPE, STATE, SINCE, INFO). It asks the local agent on its status socket\n" +
 			"(--socket, $" + socketEnv + ", default " + status.DefaultSocket + "); with --node it reads that\n" +
 			"node's CalicoNodeStatus from the datastore instead, so it works from any host.",
-		Example: "  calicoctl node status\n  calicoctl node status --routes -o json\n  calicoctl node status --node node2",
+		Example: "  calicoctl node status\n  calicoctl node status --routes -o json\n  calicoctl node status --node node2\n  calicoctl node status --policy",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(); err != nil {
@@ -61,6 +66,7 @@ func newNodeStatusCommand(f *Factory) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&o.Socket, "socket", "", "the agent's BGP status socket (default $"+socketEnv+" or "+status.DefaultSocket+")")
 	fl.BoolVar(&o.Routes, "routes", false, "also list the BGP routes")
+	fl.BoolVar(&o.Policy, "policy", false, "list this host's network policy rules with their packet and byte counters instead")
 	fl.StringVarP(&o.Output, "output", "o", "", "output format: table (default) or json")
 	fl.StringVar(&o.Node, "node", "", "read this node's CalicoNodeStatus from the datastore instead of the local agent")
 	return cmd
@@ -84,6 +90,9 @@ func (o *NodeStatusOptions) Validate() error {
 	if o.Output != "" && o.Output != "table" && o.Output != "json" {
 		return fmt.Errorf("unknown output format %q: use table or json", o.Output)
 	}
+	if o.Policy && (o.Node != "" || o.Routes) {
+		return errors.New("--policy reads this host's kernel: it cannot be combined with --node or --routes")
+	}
 	if o.Node == "" && o.Geteuid() != 0 {
 		return errNotRoot
 	}
@@ -92,6 +101,9 @@ func (o *NodeStatusOptions) Validate() error {
 
 // Run prints the report.
 func (o *NodeStatusOptions) Run(ctx context.Context) error {
+	if o.Policy {
+		return o.runPolicy(ctx)
+	}
 	var rep status.Report
 	if o.Node != "" {
 		r, err := o.fromDatastore(ctx)
@@ -275,4 +287,28 @@ func renderBoxTable(w io.Writer, header []string, rows [][]string) {
 		line(r)
 	}
 	fmt.Fprintln(w, sep.String())
+}
+
+// runPolicy prints the policy rules' counters: the chain (policy or
+// profile and direction), packets, bytes and the rule's comment.
+func (o *NodeStatusOptions) runPolicy(ctx context.Context) error {
+	cs, err := o.Counters(ctx)
+	if err != nil {
+		return err
+	}
+	out := o.f.Streams.Out
+	if o.Output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if cs == nil {
+			cs = []policy.RuleCounter{}
+		}
+		return enc.Encode(cs)
+	}
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHAIN\tPACKETS\tBYTES\tRULE")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", c.Chain, c.Packets, c.Bytes, c.Comment)
+	}
+	return tw.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/opencalico/calicoctl/internal/config"
 	"github.com/opencalico/calicoctl/internal/etcdserver"
 	"github.com/opencalico/calicoctl/node/bgp/status"
+	"github.com/opencalico/calicoctl/node/policy"
 	"github.com/opencalico/calicoctl/resources"
 )
 
@@ -151,5 +153,33 @@ func TestNodeStatusFromDatastore(t *testing.T) {
 	o.Node = "n3"
 	if _, err := runNodeStatus(t, o); err == nil {
 		t.Error("a node without CalicoNodeStatus: no error")
+	}
+}
+
+func TestNodeStatusPolicyCounters(t *testing.T) {
+	counters := func(context.Context) ([]policy.RuleCounter, error) {
+		return []policy.RuleCounter{
+			{Chain: "cali-pri-profile-database", Handle: 4, Comment: "profile profile-database ingress rule 0", Packets: 12, Bytes: 720},
+			{Chain: "cali-tw-cali0ef24b3", Handle: 9, Comment: "Drop if no profiles matched", Packets: 3, Bytes: 180},
+		}, nil
+	}
+	o := &NodeStatusOptions{f: &Factory{}, Policy: true, Counters: counters}
+	out, err := runNodeStatus(t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "CHAIN                      PACKETS  BYTES  RULE\n" +
+		"cali-pri-profile-database  12       720    profile profile-database ingress rule 0\n" +
+		"cali-tw-cali0ef24b3        3        180    Drop if no profiles matched\n"
+	if out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	o = &NodeStatusOptions{f: &Factory{}, Policy: true, Output: "json", Counters: counters}
+	if out, err = runNodeStatus(t, o); err != nil || !strings.Contains(out, `"packets": 12`) {
+		t.Errorf("json: %v\n%s", err, out)
+	}
+	o = &NodeStatusOptions{f: &Factory{}, Policy: true, Node: "n2", Counters: counters}
+	if _, err := runNodeStatus(t, o); err == nil || !strings.Contains(err.Error(), "--policy") {
+		t.Errorf("--policy with --node: %v", err)
 	}
 }

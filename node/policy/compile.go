@@ -590,7 +590,7 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 		add("jump "+chain, "")
 		add(returnIfAccepted, "Return if profile accepted")
 	}
-	add("drop", "Drop if no profiles matched")
+	add("counter drop", "Drop if no profiles matched")
 	return ch
 }
 
@@ -600,7 +600,7 @@ var (
 	jumpUnlessPassed = fmt.Sprintf("meta mark & 0x%08x == 0 jump ", markPass)
 	returnIfAccepted = fmt.Sprintf("meta mark & 0x%08x != 0 return", markAccept)
 	clearPass        = fmt.Sprintf("meta mark set meta mark & 0x%08x", ^uint32(markPass))
-	dropUnlessPassed = fmt.Sprintf("meta mark & 0x%08x == 0 drop", markPass)
+	dropUnlessPassed = fmt.Sprintf("meta mark & 0x%08x == 0 counter drop", markPass)
 )
 
 // policyChain makes sure the chain of p in one direction exists and

@@ -58,7 +58,7 @@ func TestCompile(t *testing.T) {
 			name: "no policy, no profile: dispatch, then drop everything",
 			in:   Input{NodeName: "n1", Endpoints: oneEP(nil)},
 			chains: map[string][]string{
-				"cali-tw-calix":         {"ct state established,related accept", "ct state invalid drop", "drop # Drop if no profiles matched"},
+				"cali-tw-calix":         {"ct state established,related accept", "ct state invalid drop", "counter drop # Drop if no profiles matched"},
 				"cali-from-wl-dispatch": {"iifname vmap @cali-from-wl-dispatch", "drop # Unknown interface"},
 				"cali-to-wl-dispatch":   {"oifname vmap @cali-to-wl-dispatch", "drop # Unknown interface"},
 				"cali-FORWARD":          {"ct state established,related accept", `iifname "cali*" jump cali-from-wl-dispatch`, `oifname "cali*" jump cali-to-wl-dispatch`},
