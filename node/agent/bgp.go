@@ -80,6 +80,9 @@ type bgpRunner struct {
 	haveIn   bool
 	warnings []string
 	applied  bgp.Desired
+	// local are the keys of this node's workload endpoints at the last
+	// computation: a change to one of them (even its removal) matters.
+	local map[resources.Key]bool
 }
 
 type bgpRunnerOptions struct {
@@ -115,10 +118,21 @@ func newBGPRunner(o bgpRunnerOptions) *bgpRunner {
 func (b *bgpRunner) run(ctx context.Context, changes func() <-chan struct{}) error {
 	go func() { _ = b.r.Run(ctx) }()
 	go b.learnedLoop(ctx)
+	var seq uint64
+	first := true
 	for {
 		ch := changes()
 		if st := b.f.Status(); st.Synced {
-			b.r.Set(b.f.Version())
+			relevant := first
+			b.f.Read(func(m *state.Model, _ uint64) {
+				cs, ok := m.ChangesSince(seq)
+				seq = m.Seq()
+				relevant = relevant || !ok || b.relevant(m, cs)
+			})
+			if relevant {
+				b.r.Set(b.f.Version())
+			}
+			first = false
 		}
 		select {
 		case <-ctx.Done():
@@ -128,17 +142,44 @@ func (b *bgpRunner) run(ctx context.Context, changes func() <-chan struct{}) err
 	}
 }
 
+// relevant reports whether any of the changes can move this node's BGP
+// intent: nodes, pools, BGP objects and blocks always may; a workload
+// endpoint only when it is (or was) on this node. Endpoint churn elsewhere
+// and policy objects cost no recomputation.
+func (b *bgpRunner) relevant(m *state.Model, cs []state.Change) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range cs {
+		switch c.Kind {
+		case state.ChangedNode, state.ChangedPool, state.ChangedBGP, state.ChangedBlock:
+			return true
+		case state.ChangedWorkloadEndpoint:
+			if e := m.WorkloadEndpoint(c.Key); (e != nil && e.Node == b.node) || b.local[c.Key] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // write computes the intent from the model and applies it to the speaker.
 func (b *bgpRunner) write(ctx context.Context, _ uint64, _ bool) error {
 	var (
 		d  bgp.Desired
 		ri bgp.RouteInput
 	)
+	local := map[resources.Key]bool{}
 	b.f.Read(func(m *state.Model, _ uint64) {
 		in := bgp.FromModel(m, b.node, b.env)
 		d = bgp.Compute(in)
 		ri = bgp.RouteInputFor(in, d)
+		for _, w := range in.Workloads {
+			local[w.Key] = true
+		}
 	})
+	b.mu.Lock()
+	b.local = local
+	b.mu.Unlock()
 	b.logWarnings(d.Warnings)
 	if err := b.resolvePasswords(ctx, &d); err != nil {
 		return err
