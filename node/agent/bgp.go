@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sync/errgroup"
 	k8s "k8s.io/client-go/kubernetes"
 
@@ -46,11 +45,6 @@ type RouteSink interface {
 // SourceBGP names BGP-learned routes in the route writer.
 const SourceBGP = "bgp"
 
-// NextHopResolver says which gateway to program for a next hop that is not
-// on a connected subnet (a node on another rack, reached through the
-// fabric): the kernel's own route to it. ok false keeps the next hop.
-type NextHopResolver func(nh netip.Addr) (gw netip.Addr, ok bool)
-
 // SecretSource resolves a BGP password's secretKeyRef.
 type SecretSource interface {
 	Secret(ctx context.Context, name, key string) (string, error)
@@ -68,8 +62,11 @@ type bgpRunner struct {
 	sp      BGPSpeaker
 	sink    RouteSink // nil: learned routes are not programmed
 	secrets SecretSource
-	resolve NextHopResolver
-	log     *slog.Logger
+	// resolver snapshots what next hops are resolved through (nil: none
+	// are); routeChanges signals that it may resolve differently now.
+	resolver     func() NextHopResolver
+	routeChanges <-chan struct{}
+	log          *slog.Logger
 
 	r *reconcile.Reconciler[uint64]
 	// routesKick asks the learned-route loop to recompute.
@@ -92,10 +89,13 @@ type bgpRunnerOptions struct {
 	Speaker  BGPSpeaker
 	Sink     RouteSink
 	Secrets  SecretSource
-	Resolve  NextHopResolver
-	Health   *health.Server
-	Resync   time.Duration
-	Logger   *slog.Logger
+	Resolver func() NextHopResolver
+	// RouteChanges signals kernel route changes that may move a resolved
+	// next hop (nil: none are followed).
+	RouteChanges <-chan struct{}
+	Health       *health.Server
+	Resync       time.Duration
+	Logger       *slog.Logger
 }
 
 func newBGPRunner(o bgpRunnerOptions) *bgpRunner {
@@ -104,7 +104,7 @@ func newBGPRunner(o bgpRunnerOptions) *bgpRunner {
 		log = slog.Default()
 	}
 	b := &bgpRunner{node: o.Node, env: o.Env, f: o.Follower, sp: o.Speaker, sink: o.Sink, secrets: o.Secrets,
-		resolve: o.Resolve, log: log.With("component", "bgp"), routesKick: make(chan struct{}, 1)}
+		resolver: o.Resolver, routeChanges: o.RouteChanges, log: log.With("component", "bgp"), routesKick: make(chan struct{}, 1)}
 	cfg := reconcile.Config{Name: "bgp", Resync: o.Resync, Logger: log}
 	if o.Health != nil {
 		cfg.Health = o.Health.Register("bgp", health.Reports{Live: true, Ready: true}, 0)
@@ -259,6 +259,7 @@ func (b *bgpRunner) learnedLoop(ctx context.Context) {
 			return
 		case <-b.sp.LearnedChanges():
 		case <-b.routesKick:
+		case <-b.routeChanges:
 		case <-recheck:
 		}
 		recheck = nil
@@ -283,16 +284,20 @@ func (b *bgpRunner) learnedLoop(ctx context.Context) {
 // subnet resolved through the kernel (BIRD's "gateway recursive").
 func (b *bgpRunner) kernelRoutes(learned []bgp.Learned, in bgp.RouteInput) []routes.Route {
 	rs := bgp.KernelRoutes(learned, in)
-	if b.resolve == nil {
+	if b.resolver == nil {
 		return rs
 	}
+	var resolve NextHopResolver
 	cache := map[netip.Addr]netip.Addr{}
 	out := rs[:0]
 	for _, r := range rs {
 		if r.Dev == "" && !r.OnLink && r.Gw.IsValid() && !onNodeSubnet(in, r.Gw) {
 			gw, seen := cache[r.Gw]
 			if !seen {
-				g, ok := b.resolve(r.Gw)
+				if resolve == nil {
+					resolve = b.resolver()
+				}
+				g, ok := resolve(r.Gw)
 				if !ok {
 					g = netip.Addr{}
 				}
@@ -326,7 +331,7 @@ func routeInputEqual(a, b bgp.RouteInput) bool {
 // startBGP builds the BGP runner of Run.
 func startBGP(ctx context.Context, cfg Config, f *state.Follower, dp Dataplane, hs *health.Server, log *slog.Logger) *bgpRunner {
 	o := bgpRunnerOptions{Node: cfg.NodeName, Follower: f, Speaker: cfg.BGP, Health: hs, Resync: cfg.ResyncInterval,
-		Logger: log, Resolve: kernelNextHop}
+		Logger: log, Resolver: kernelResolver, RouteChanges: kernelRouteChanges(ctx)}
 	if cfg.Env != nil {
 		o.Env = bgp.Env{Backend: cfg.Env.Backend, RouterID: cfg.Env.RouterID, AdvertiseClusterIPs: cfg.Env.AdvertiseCluster}
 	}
@@ -345,20 +350,6 @@ func startBGP(ctx context.Context, cfg Config, f *state.Follower, dp Dataplane, 
 	}
 	b = newBGPRunner(o)
 	return b
-}
-
-// kernelNextHop resolves a next hop through the kernel's routing table:
-// the gateway of the route to it, or the next hop itself when it is on a
-// link.
-func kernelNextHop(nh netip.Addr) (netip.Addr, bool) {
-	rs, err := netlink.RouteGet(nh.AsSlice())
-	if err != nil || len(rs) == 0 {
-		return netip.Addr{}, false
-	}
-	if gw, ok := netip.AddrFromSlice(rs[0].Gw); ok && rs[0].Gw != nil {
-		return gw.Unmap(), true
-	}
-	return nh, true
 }
 
 // startBGPStatus serves the speaker's status on the node's socket (for

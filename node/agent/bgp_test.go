@@ -253,9 +253,11 @@ func TestRunDrivesBGPSpeaker(t *testing.T) {
 // route to them (the fabric's gateway); unreachable ones are dropped.
 func TestBGPKernelRoutesResolveNextHops(t *testing.T) {
 	resolved := map[netip.Addr]netip.Addr{addr("10.1.0.7"): addr("10.0.0.1")}
-	b := &bgpRunner{resolve: func(nh netip.Addr) (netip.Addr, bool) {
-		g, ok := resolved[nh]
-		return g, ok
+	b := &bgpRunner{resolver: func() NextHopResolver {
+		return func(nh netip.Addr) (netip.Addr, bool) {
+			g, ok := resolved[nh]
+			return g, ok
+		}
 	}}
 	in := bgp.RouteInput{NodeIPv4: pfx("10.0.0.5/24"), Pools: []routes.PoolInfo{{CIDR: pfx("10.244.0.0/16")}}}
 	got := b.kernelRoutes([]bgp.Learned{
