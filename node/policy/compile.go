@@ -83,10 +83,12 @@ type Desired struct {
 type Chain struct {
 	Name string
 	// Hook is "" for a regular chain; base chains have a hook, type
-	// filter, priority filter (0) and policy accept.
-	Hook    string
-	Comment string
-	Rules   []Rule
+	// filter and policy accept, at Priority ("" = filter; "mangle" and
+	// "raw" for the preDNAT and doNotTrack layers).
+	Hook     string
+	Priority string
+	Comment  string
+	Rules    []Rule
 }
 
 // Rule is one nft rule (without the chain) and its comment.
@@ -165,8 +167,9 @@ type compilePolicy struct {
 	tier              compileTier
 	order             float64
 	selectsEndpoint   func(compileSubject) bool
-	applyOnForward    bool // GNP only: also polices forwarded host endpoint traffic
-	ingress, egress   bool // types
+	applyOnForward    bool   // GNP only: also polices forwarded host endpoint traffic
+	layer             string // "" (filter), layerMangle (preDNAT) or layerRaw (doNotTrack)
+	ingress, egress   bool   // types
 	inRules, outRules []resources.Rule
 }
 
@@ -411,8 +414,8 @@ func (c *compiler) indexPolicies() {
 			continue
 		}
 		s := p.Spec
-		if s.PreDNAT || s.DoNotTrack {
-			c.note("gnp/%s: preDNAT and doNotTrack policies are not compiled yet (TODO: raw/mangle-priority chains)", p.Name)
+		if why := layerPolicyProblem(s); why != "" {
+			c.note("gnp/%s: %s, not programmed", p.Name, why)
 			continue
 		}
 		sel, err1 := selector.Parse(s.Selector)
@@ -437,6 +440,12 @@ func (c *compiler) indexPolicies() {
 			},
 		}
 		cp.applyOnForward = s.ApplyOnForward
+		switch {
+		case s.DoNotTrack:
+			cp.layer = layerRaw
+		case s.PreDNAT:
+			cp.layer = layerMangle
+		}
 		cp.ingress, cp.egress = policyTypes(s.Types, s.Ingress, s.Egress)
 		c.policies = append(c.policies, cp)
 	}
@@ -537,6 +546,10 @@ type compileEndpoint struct {
 	forward bool
 	// fromWorkload: a workload's egress chain.
 	fromWorkload bool
+	// layer: a host endpoint's preDNAT (layerMangle) or doNotTrack
+	// (layerRaw) chain: only that layer's policies, no profiles, no
+	// end-of-tier drop (upstream forces Pass), undecided traffic returns.
+	layer string
 }
 
 // endpointChain builds an endpoint chain as upstream's: conntrack, (host
@@ -545,8 +558,13 @@ type compileEndpoint struct {
 func (c *compiler) endpointChain(e compileEndpoint) Chain {
 	ch := Chain{Name: e.chain, Comment: e.comment}
 	add := func(rule, comment string) { ch.Rules = append(ch.Rules, Rule{Rule: rule, Comment: comment}) }
-	add("ct state established,related accept", "")
-	add("ct state invalid drop", "")
+	switch e.layer {
+	case "":
+		add("ct state established,related accept", "")
+		add("ct state invalid drop", "")
+	case layerMangle:
+		add("ct state established,related accept", "preDNAT policy: new flows only")
+	}
 	if e.failsafe != "" {
 		add("jump "+e.failsafe, "")
 	}
@@ -560,12 +578,12 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 
 	var tier *compileTier
 	endTier := func() {
-		if tier != nil && !tier.pass {
+		if tier != nil && !tier.pass && e.layer == "" {
 			add(dropUnlessPassed, "End of tier "+tier.name)
 		}
 	}
 	for _, p := range c.policies {
-		if (e.ingress && !p.ingress) || (!e.ingress && !p.egress) || (e.forward && !p.applyOnForward) || !p.selectsEndpoint(e.subj) {
+		if p.layer != e.layer || (e.ingress && !p.ingress) || (!e.ingress && !p.egress) || (e.forward && !p.applyOnForward) || !p.selectsEndpoint(e.subj) {
 			continue
 		}
 		if tier == nil || tier.name != p.tier.name {
@@ -579,7 +597,7 @@ func (c *compiler) endpointChain(e compileEndpoint) Chain {
 		add(returnIfAccepted, "Return if policy accepted")
 	}
 	endTier()
-	if e.forward {
+	if e.forward || e.layer != "" {
 		return ch // no profiles for forwarded traffic; undecided is allowed
 	}
 	for _, prof := range e.profiles {
@@ -610,17 +628,20 @@ func (c *compiler) policyChain(p *compilePolicy, ingress bool) string {
 	if ingress {
 		prefix, rules, dir = "cali-pi-", p.inRules, "ingress"
 	}
-	name := chainName(prefix, p.id)
+	name := chainName(layerPrefix(p.layer)+prefix, p.id)
 	if _, ok := c.chains[name]; ok {
 		return name
 	}
 	ch := Chain{Name: name, Comment: fmt.Sprintf("%s %s (tier %s)", dir, p.id, p.tier.name)}
+	if p.layer != "" {
+		ch.Comment = fmt.Sprintf("%s %s %s (tier %s)", layerWhat(p.layer), dir, p.id, p.tier.name)
+	}
 	scope := ""
 	if p.kind != "gnp" {
 		scope = p.ns
 	}
 	for i, r := range rules {
-		ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: p.id, dir: dir, index: i, scopeNS: scope})...)
+		ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: p.id, dir: dir, index: i, scopeNS: scope, layer: p.layer})...)
 	}
 	c.chains[name] = ch
 	return name

@@ -278,4 +278,35 @@ var goldenCases = []struct {
 	{"named-ports", namedPorts},
 	{"knp", knp},
 	{"host-endpoints", hostEndpoints},
+	{"host-endpoint-layers", hostLayers},
+}
+
+// hostLayers: eth0 and "*" host endpoints with a preDNAT policy (deny a
+// network, allow 8080), a doNotTrack policy (allow TCP 7000 both ways) and
+// a normal deny-all host policy.
+func hostLayers() Input {
+	hep := func(name, iface string) *resources.HostEndpoint {
+		h := &resources.HostEndpoint{}
+		h.Name, h.Labels = name, map[string]string{"hep": name}
+		h.Spec = resources.HostEndpointSpec{Node: "n1", InterfaceName: iface, ExpectedIPs: []string{"192.0.2.1"}}
+		return h
+	}
+	pre := gnp("pre-block", "", fptr(1), "has(hep)", []resources.Rule{
+		{Action: resources.ActionDeny, Source: resources.EntityRule{Nets: []string{"198.51.100.0/24"}}},
+		{Action: resources.ActionAllow, Protocol: proto("TCP"), Destination: resources.EntityRule{Ports: ports("8080")}},
+	}, nil)
+	pre.Spec.PreDNAT, pre.Spec.ApplyOnForward = true, true
+	pre.Spec.Types = []resources.PolicyType{resources.PolicyTypeIngress}
+	untracked := gnp("untracked", "", fptr(2), "has(hep)",
+		[]resources.Rule{{Action: resources.ActionAllow, Protocol: proto("TCP"), Destination: resources.EntityRule{Ports: ports("7000")}}},
+		[]resources.Rule{{Action: resources.ActionAllow, Protocol: proto("TCP"), Source: resources.EntityRule{Ports: ports("7000")}}})
+	untracked.Spec.DoNotTrack, untracked.Spec.ApplyOnForward = true, true
+	return Input{
+		NodeName: "n1",
+		GlobalPolicies: []*resources.GlobalNetworkPolicy{
+			pre, untracked,
+			gnp("host-deny", "", fptr(100), "has(hep)", []resources.Rule{{Action: resources.ActionDeny}}, []resources.Rule{{Action: resources.ActionDeny}}),
+		},
+		HostEndpoints: []*resources.HostEndpoint{hep("n1-eth0", "eth0"), hep("n1-any", "*")},
+	}
 }

@@ -78,10 +78,7 @@ func (c *compiler) hostEndpoints() []Map {
 	var anyChains [4]string
 	for _, iface := range ifaces {
 		h := byIface[iface]
-		sfx := iface
-		if iface == "*" {
-			sfx = anyInterface
-		}
+		sfx := ifaceSuffix(iface)
 		subj := c.hepSubject(h)
 		who := "host endpoint " + h.Name
 		specs := []compileEndpoint{
@@ -107,26 +104,28 @@ func (c *compiler) hostEndpoints() []Map {
 		{ChainToHEPForward, "oifname", MapToHEPForward},
 	}
 	for i, dsp := range dispatch {
-		ch := Chain{Name: dsp.chain, Comment: "dispatch to host endpoint chains", Rules: []Rule{{Rule: dsp.dir + " vmap @" + dsp.m}}}
-		if anyChains[i] != "" {
-			ch.Rules = append(ch.Rules, Rule{
-				Rule:    fmt.Sprintf(`%s != "lo" %s != "cali*" goto %s`, dsp.dir, dsp.dir, anyChains[i]),
-				Comment: "the * host endpoint: every other non-workload interface",
-			})
-		}
-		c.chains[dsp.chain] = ch
+		c.chains[dsp.chain] = dispatchChain(dsp.chain, dsp.dir, anyChains[i])
 	}
 	c.chains[ChainFailsafeIn] = c.failsafeChain(ChainFailsafeIn, c.in.Felix.FailsafeInboundHostPorts, defaultFailsafeIn, "saddr")
 	c.chains[ChainFailsafeOut] = c.failsafeChain(ChainFailsafeOut, c.in.Felix.FailsafeOutboundHostPorts, defaultFailsafeOut, "daddr")
 
-	// Hook the dispatch into the base chains.
+	layerMaps := c.hepLayers(ifaces, byIface)
+
+	// Hook the dispatch into the base chains; what a preDNAT or
+	// doNotTrack policy allowed is not policed again.
+	fromHEPForward := Rule{Rule: "jump " + ChainFromHEPForward, Comment: "forwarded, in through a host endpoint"}
+	if len(layerMaps) > 0 {
+		c.appendRule(ChainInput, acceptIfMarked)
+		c.appendRule(ChainOutput, acceptIfMarked)
+		fromHEPForward.Rule = fmt.Sprintf("meta mark & 0x%08x == 0 ", markAccept) + fromHEPForward.Rule
+	}
 	c.appendRule(ChainInput, Rule{Rule: "jump " + ChainFromHostEndpoint, Comment: "to the host through a host endpoint"})
 	c.appendRule(ChainOutput, Rule{Rule: "jump " + ChainToHostEndpoint, Comment: "from the host through a host endpoint"})
 	fwd := c.chains[ChainForward]
-	fwd.Rules = slices.Insert(fwd.Rules, 3, Rule{Rule: "jump " + ChainFromHEPForward, Comment: "forwarded, in through a host endpoint"})
+	fwd.Rules = slices.Insert(fwd.Rules, 3, fromHEPForward)
 	fwd.Rules = append(fwd.Rules, Rule{Rule: "jump " + ChainToHEPForward, Comment: "forwarded, out through a host endpoint"})
 	c.chains[ChainForward] = fwd
-	return maps
+	return append(maps, layerMaps...)
 }
 
 func (c *compiler) appendRule(chain string, r Rule) {
@@ -155,7 +154,14 @@ func (c *compiler) hepSubject(h *resources.HostEndpoint) compileSubject {
 // failsafeChain accepts the failsafe ports (upstream's defaults when the
 // setting is nil); side is the remote address ("saddr" inbound, "daddr"
 // outbound) that an entry's net restricts.
-func (c *compiler) failsafeChain(name string, ports, defaults []resources.ProtoPort, side string) Chain {
+//
+// portSide is "dport" unless given ("sport": the replies of those
+// connections, for the raw layer).
+func (c *compiler) failsafeChain(name string, ports, defaults []resources.ProtoPort, side string, portSide ...string) Chain {
+	pside := "dport"
+	if len(portSide) > 0 {
+		pside = portSide[0]
+	}
 	if ports == nil {
 		ports = defaults
 	}
@@ -180,9 +186,16 @@ func (c *compiler) failsafeChain(name string, ports, defaults []resources.ProtoP
 			rule = fmt.Sprintf("%s %s %s ", fam, side, p.Masked())
 		}
 		ch.Rules = append(ch.Rules, Rule{
-			Rule:    fmt.Sprintf("%smeta l4proto %s th dport %d accept", rule, proto, pp.Port),
-			Comment: fmt.Sprintf("failsafe %s:%d", proto, pp.Port),
+			Rule:    fmt.Sprintf("%smeta l4proto %s th %s %d accept", rule, proto, pside, pp.Port),
+			Comment: failsafeComment(proto, pp.Port, pside),
 		})
 	}
 	return ch
+}
+
+func failsafeComment(proto string, port uint16, portSide string) string {
+	if portSide == "sport" {
+		return fmt.Sprintf("failsafe %s:%d (replies)", proto, port)
+	}
+	return fmt.Sprintf("failsafe %s:%d", proto, port)
 }

@@ -50,6 +50,7 @@ type ruleCtx struct {
 	dir     string // ingress | egress
 	index   int
 	scopeNS string // NP/KNP: the namespace positive selectors are scoped to
+	layer   string // "", layerMangle or layerRaw
 }
 
 type compileFamily struct {
@@ -318,11 +319,15 @@ func (c *compiler) compileRule(r resources.Rule, rc ruleCtx) []Rule {
 	switch r.Action {
 	case resources.ActionAllow:
 		verdict = fmt.Sprintf("meta mark set meta mark | 0x%08x return", markAccept)
+		if rc.layer == layerRaw {
+			// doNotTrack: the flow bypasses conntrack altogether.
+			verdict = fmt.Sprintf("meta mark set meta mark | 0x%08x notrack return", markAccept)
+		}
 	case resources.ActionPass:
 		verdict = fmt.Sprintf("meta mark set meta mark | 0x%08x return", markPass)
 	case resources.ActionDeny:
 		verdict = "drop"
-		if strings.EqualFold(c.in.Felix.FilterDenyAction, "reject") {
+		if strings.EqualFold(c.in.Felix.FilterDenyAction, "reject") && rc.layer == "" {
 			verdict = "reject"
 		}
 	case resources.ActionLog:

@@ -157,14 +157,14 @@ func TestCompile(t *testing.T) {
 				GlobalPolicies: []*resources.GlobalNetworkPolicy{
 					func() *resources.GlobalNetworkPolicy {
 						p := gnp("pre", "", nil, "", deny, nil)
-						p.Spec.PreDNAT, p.Spec.ApplyOnForward = true, true
+						p.Spec.PreDNAT = true // without applyOnForward: invalid
 						return p
 					}(),
 					gnp("web", "", nil, "", []resources.Rule{{Action: resources.ActionAllow, Protocol: proto("TCP"),
 						HTTP: &resources.HTTPMatch{Methods: []string{"GET"}}}}, nil),
 				}},
 			chains: map[string][]string{"cali-pi-gnp/pre": nil, "cali-pi-gnp/web": {"meta l4proto tcp counter"}},
-			notes:  []string{"preDNAT and doNotTrack policies are not compiled yet", "http match not enforced", "profile missing: not found"},
+			notes:  []string{"gnp/pre: preDNAT and doNotTrack need applyOnForward", "http match not enforced", "profile missing: not found"},
 		},
 		{
 			name: "host endpoints: failsafes first, forward chains only with applyOnForward, * fallback",
@@ -184,6 +184,31 @@ func TestCompile(t *testing.T) {
 				"cali-FORWARD":                 {"ct state invalid drop", "jump cali-from-hep-forward", "jump cali-from-wl-dispatch", "jump cali-to-wl-dispatch", "jump cali-to-hep-forward"},
 			},
 			notes: []string{"host endpoint noiface: no interfaceName"},
+		},
+		{
+			name: "preDNAT and doNotTrack layers: own base chains, no end-of-tier drop, marks skip the filter layer",
+			in:   hostLayers(),
+			chains: map[string][]string{
+				"mangle-PREROUTING":              {"allowed by preDNAT", "jump mangle-cali-from-host-endpoint", "allowed by preDNAT"},
+				"mangle-cali-from-host-endpoint": {"iifname vmap @mangle-cali-from-host-endpoint", "goto mangle-cali-fh-any-interface-at-all"},
+				"mangle-cali-fh-eth0": {"ct state established,related accept", "jump cali-failsafe-in", "Start of tier default",
+					"jump mangle-cali-pi-gnp/pre-block", "Return if policy accepted"},
+				"mangle-cali-pi-gnp/pre-block":     {"ip saddr { 198.51.100.0/24 } counter drop", "meta l4proto tcp th dport { 8080 } counter meta mark set meta mark | 0x00010000 return"},
+				"raw-PREROUTING":                   {"jump raw-cali-from-host-endpoint"},
+				"raw-OUTPUT":                       {"jump raw-cali-to-host-endpoint"},
+				"raw-cali-fh-eth0":                 {"jump raw-cali-failsafe-in", "jump raw-cali-pi-gnp/untracked"},
+				"raw-cali-th-eth0":                 {"jump raw-cali-failsafe-out", "jump raw-cali-po-gnp/untracked"},
+				"raw-cali-pi-gnp/untracked":        {"th dport { 7000 } counter meta mark set meta mark | 0x00010000 notrack return"},
+				"raw-cali-failsafe-in":             {"meta l4proto tcp th dport 22 accept", "meta l4proto udp th sport 53 accept"},
+				"raw-cali-failsafe-out":            {"meta l4proto udp th dport 53 accept", "meta l4proto tcp th sport 22 accept"},
+				"cali-INPUT":                       {"allowed by preDNAT", "jump cali-from-host-endpoint"},
+				"cali-OUTPUT":                      {"allowed by preDNAT", "jump cali-to-host-endpoint"},
+				"cali-FORWARD":                     {"meta mark & 0x00010000 == 0 jump cali-from-hep-forward"},
+				"cali-fh-eth0":                     {"jump cali-pi-gnp/host-deny", "End of tier default"},
+				"cali-pi-gnp/pre-block":            nil,
+				"raw-cali-fh-any-interface-at-all": nil,
+			},
+			notes: []string{`doNotTrack policy is not supported on interfaceName "*"`},
 		},
 		{
 			name: "DefaultEndpointToHostAction Return",

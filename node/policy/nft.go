@@ -85,6 +85,9 @@ func chainObject(ch Chain) *knftables.Chain {
 		c.Type = knftables.PtrTo(knftables.FilterType)
 		c.Hook = knftables.PtrTo(knftables.BaseChainHook(ch.Hook))
 		c.Priority = knftables.PtrTo(knftables.FilterPriority)
+		if ch.Priority != "" {
+			c.Priority = knftables.PtrTo(knftables.BaseChainPriority(ch.Priority))
+		}
 	}
 	return c
 }

@@ -112,11 +112,12 @@ func (w *Writer) fullSync(ctx context.Context, d Desired) error {
 	for _, c := range stale.chains {
 		tx.Flush(&knftables.Chain{Name: c})
 	}
-	for _, c := range stale.chains {
-		tx.Delete(&knftables.Chain{Name: c})
-	}
+	// Maps before chains: a stale map's elements goto stale chains.
 	for _, m := range stale.maps {
 		tx.Delete(&knftables.Map{Name: m})
+	}
+	for _, c := range stale.chains {
+		tx.Delete(&knftables.Chain{Name: c})
 	}
 	for _, s := range stale.sets {
 		tx.Delete(&knftables.Set{Name: s})
@@ -264,13 +265,14 @@ func addDiff(tx *knftables.Transaction, old, new Desired) bool {
 			tx.Flush(&knftables.Chain{Name: c.Name})
 		}
 	}
-	for _, c := range gone {
-		tx.Delete(&knftables.Chain{Name: c})
-	}
+	// Maps before chains: a gone map's elements goto gone chains.
 	for _, m := range old.Maps {
 		if _, ok := newMaps[m.Name]; !ok {
 			tx.Delete(&knftables.Map{Name: m.Name})
 		}
+	}
+	for _, c := range gone {
+		tx.Delete(&knftables.Chain{Name: c})
 	}
 	for _, s := range old.Sets {
 		if _, ok := newSets[s.Name]; !ok {

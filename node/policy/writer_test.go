@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -154,5 +156,45 @@ func TestPrivilegedWriter(t *testing.T) {
 	listing := nsRun(t, ns, "", "nft", "list", "table", "inet", TableName)
 	if !strings.Contains(listing, "3307") || strings.Contains(listing, "3306") {
 		t.Errorf("the table does not carry the changed profile:\n%s", listing)
+	}
+}
+
+// Removing the last preDNAT and doNotTrack policies removes their base
+// chains, maps and endpoint chains in place (maps go before the chains
+// their elements name), both incrementally and when a new writer adopts
+// the table; neither falls back to replacing the table.
+func TestPrivilegedWriterRemovesLayers(t *testing.T) {
+	requirePrivileged(t)
+	ns := netnstest.NewNamed(t, "calpoll").Name
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	with := hostLayers()
+	without := hostLayers()
+	without.GlobalPolicies = without.GlobalPolicies[2:]
+	inNS(t, ns, func() {
+		ctx := context.Background()
+		w, err := NewWriter(nil, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range []Input{with, without, with} {
+			if err := w.Apply(ctx, Compile(in)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w2, err := NewWriter(nil, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w2.Apply(ctx, Compile(without)); err != nil {
+			t.Fatalf("adopting: %v", err)
+		}
+	})
+	if strings.Contains(logs.String(), "failed") {
+		t.Errorf("the writer fell back:\n%s", logs.String())
+	}
+	listing := nsRun(t, ns, "", "nft", "list", "table", "inet", TableName)
+	if strings.Contains(listing, "raw-") || strings.Contains(listing, "mangle-") || !strings.Contains(listing, "cali-pi-gnp/host-deny") {
+		t.Errorf("the table still has layer objects or lost the host policy:\n%s", listing)
 	}
 }
