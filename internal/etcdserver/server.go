@@ -21,7 +21,7 @@ import (
 // DefaultStartTimeout bounds how long Start waits for the server to be ready.
 const DefaultStartTimeout = 30 * time.Second
 
-// TLS configures client-facing TLS. Peer traffic stays plain (there is one member).
+// TLS configures client-facing or peer TLS.
 type TLS struct {
 	// CertFile and KeyFile are the server's certificate and key (PEM).
 	CertFile string
@@ -47,6 +47,16 @@ type Config struct {
 	Logger *slog.Logger
 	// TLS, when set, serves clients over https.
 	TLS *TLS
+	// PeerTLS, when set, secures member-to-member traffic (https peer URLs).
+	PeerTLS *TLS
+	// InitialCluster, when set, lists the members of a new cluster as
+	// "name=peerURL,..."; it must include Name, whose URL is advertised to
+	// the peers. Empty means a single-member cluster.
+	InitialCluster string
+	// ClusterState is "new" (default) or "existing" (joining a running cluster).
+	ClusterState string
+	// ClusterToken tells clusters apart; default DefaultClusterToken.
+	ClusterToken string
 	// StartTimeout bounds the wait for readiness; default DefaultStartTimeout.
 	StartTimeout time.Duration
 	// UnsafeNoFsync skips fsync on commit. Only for throwaway test servers:
@@ -79,6 +89,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// itself would wait forever on its database lock.
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkIdentity(cfg.DataDir, ecfg.Name, ecfg.InitialClusterToken); err != nil {
+		lock.release()
 		return nil, err
 	}
 	timeout := cfg.StartTimeout
@@ -128,6 +142,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		lock.release()
 		return nil, fmt.Errorf("start etcd: %w", startErr)
 	}
+	if err := writeIdentity(cfg.DataDir, ecfg.Name, ecfg.InitialClusterToken); err != nil {
+		closing.Store(true)
+		e.Close()
+		lock.release()
+		return nil, err
+	}
 	scheme := "http"
 	if cfg.TLS != nil {
 		scheme = "https"
@@ -164,9 +184,36 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcdserver: client address: %w", err)
 	}
-	peerURL, err := hostURL("http", cfg.ListenPeer)
+	peerScheme := "http"
+	if cfg.PeerTLS != nil {
+		peerScheme = "https"
+	}
+	peerURL, err := hostURL(peerScheme, cfg.ListenPeer)
 	if err != nil {
 		return nil, fmt.Errorf("etcdserver: peer address: %w", err)
+	}
+	advertisePeer := *peerURL
+	if cfg.InitialCluster != "" {
+		own, err := MemberPeerURL(cfg.InitialCluster, cfg.Name)
+		if err != nil {
+			return nil, err
+		}
+		if own.Scheme != peerScheme {
+			return nil, fmt.Errorf("etcdserver: --initial-cluster gives %s for %s but peer traffic is %s", own, cfg.Name, peerScheme)
+		}
+		advertisePeer = *own
+	}
+	token := cfg.ClusterToken
+	if token == "" {
+		token = DefaultClusterToken
+	}
+	state := cfg.ClusterState
+	switch state {
+	case "":
+		state = embed.ClusterStateFlagNew
+	case embed.ClusterStateFlagNew, embed.ClusterStateFlagExisting:
+	default:
+		return nil, fmt.Errorf("etcdserver: cluster state %q: want %q or %q", state, embed.ClusterStateFlagNew, embed.ClusterStateFlagExisting)
 	}
 
 	ec := embed.NewConfig()
@@ -175,8 +222,13 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
 	ec.ListenClientUrls = []url.URL{*clientURL}
 	ec.AdvertiseClientUrls = []url.URL{*clientURL}
 	ec.ListenPeerUrls = []url.URL{*peerURL}
-	ec.AdvertisePeerUrls = []url.URL{*peerURL}
+	ec.AdvertisePeerUrls = []url.URL{advertisePeer}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
+	if cfg.InitialCluster != "" {
+		ec.InitialCluster = cfg.InitialCluster
+	}
+	ec.InitialClusterToken = token
+	ec.ClusterState = state
 	ec.ListenMetricsUrls = nil
 	// The JSON gateway dials the configured address, which is wrong for
 	// port 0; our clients speak gRPC only.
@@ -189,6 +241,12 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
 		ec.ClientTLSInfo.KeyFile = cfg.TLS.KeyFile
 		ec.ClientTLSInfo.TrustedCAFile = cfg.TLS.TrustedCAFile
 		ec.ClientTLSInfo.ClientCertAuth = cfg.TLS.ClientCertAuth
+	}
+	if cfg.PeerTLS != nil {
+		ec.PeerTLSInfo.CertFile = cfg.PeerTLS.CertFile
+		ec.PeerTLSInfo.KeyFile = cfg.PeerTLS.KeyFile
+		ec.PeerTLSInfo.TrustedCAFile = cfg.PeerTLS.TrustedCAFile
+		ec.PeerTLSInfo.ClientCertAuth = cfg.PeerTLS.ClientCertAuth
 	}
 	return ec, nil
 }
@@ -218,4 +276,14 @@ func (s *Server) Close() error {
 		s.lock.release()
 	})
 	return nil
+}
+
+// MemberClientURLs returns the client URLs of every member that has
+// published them (members that never started are missing).
+func (s *Server) MemberClientURLs() []string {
+	var out []string
+	for _, m := range s.etcd.Server.Cluster().Members() {
+		out = append(out, m.ClientURLs...)
+	}
+	return out
 }
