@@ -165,7 +165,7 @@ func (o *ServeOptions) Run(ctx context.Context) error {
 	var files etcdserver.PKIFiles
 	if o.TLS {
 		var err error
-		files, err = etcdserver.EnsureMemberPKI(etcdserver.PKIDir(o.DataDir), o.serverNames(), func(format string, args ...any) {
+		files, err = etcdserver.EnsureMemberPKI(etcdserver.PKIDir(o.DataDir), o.requiredNames(), localNames(), func(format string, args ...any) {
 			fmt.Fprintf(errOut, format+"\n", args...)
 		})
 		if err != nil {
@@ -214,12 +214,20 @@ func (o *ServeOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// serverNames are the names the server certificate must cover.
-func (o *ServeOptions) serverNames() []string {
+// localNames are names the server certificate covers when this member's
+// CA can issue it.
+func localNames() []string {
 	names := []string{"127.0.0.1", "::1", "localhost"}
 	if h, err := os.Hostname(); err == nil {
 		names = append(names, h)
 	}
+	return names
+}
+
+// requiredNames are the names the server certificate must cover: the
+// listen addresses (unless unspecified) and --san.
+func (o *ServeOptions) requiredNames() []string {
+	var names []string
 	for _, a := range []string{o.Listen, o.Peer} {
 		if h, _, err := net.SplitHostPort(a); err == nil {
 			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {

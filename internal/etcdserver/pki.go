@@ -247,11 +247,14 @@ func FilesIn(dir string) PKIFiles {
 }
 
 // EnsureMemberPKI makes dir ready for a TLS member: a CA (created when
-// absent), a server certificate covering sans and a client certificate. It
-// reuses what is there; it reissues the server certificate when the CA key is
-// present and the certificate lacks a name. Without the CA key, a missing or
-// insufficient certificate is an error. Log lines describe what was created.
-func EnsureMemberPKI(dir string, sans []string, logf func(format string, args ...any)) (PKIFiles, error) {
+// absent), a server certificate covering the required and optional names,
+// and a client certificate. It reuses what is there; it reissues the server
+// certificate when the CA key is present and the certificate lacks a name.
+// Without the CA key (a member whose certificates were issued elsewhere), a
+// missing certificate or a missing required name is an error and optional
+// names are not checked. Log lines describe what was created.
+func EnsureMemberPKI(dir string, required, optional []string, logf func(format string, args ...any)) (PKIFiles, error) {
+	sans := dedup(append(append([]string(nil), required...), optional...))
 	files := FilesIn(dir)
 	ca, created, err := InitCA(dir, 0)
 	if err != nil {
@@ -278,7 +281,11 @@ func EnsureMemberPKI(dir string, sans []string, logf func(format string, args ..
 		if err != nil {
 			return files, err
 		}
-		if missing := missingSANs(cert, sans); len(missing) > 0 {
+		check := sans
+		if ca.Key == nil {
+			check = required
+		}
+		if missing := missingSANs(cert, check); len(missing) > 0 {
 			if ca.Key == nil {
 				return files, fmt.Errorf("server certificate %s does not cover %s; issue a new one with `calicoctl datastore certs issue-member --san ...`", files.ServerCert, strings.Join(missing, ", "))
 			}
