@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opencalico/calicoctl/e2e/clitest"
+	"github.com/opencalico/calicoctl/internal/etcdserver"
+)
+
+// dsProc is one `calicoctl datastore serve` process started by a test.
+type dsProc struct {
+	cmd    *exec.Cmd
+	args   []string
+	home   string
+	url    string
+	stdout *lineWatcher
+	stderr bytes.Buffer
+	done   chan error
+	exited bool
+}
+
+// startServe starts `calicoctl datastore serve args...` in home; call wait
+// to block until it serves. The process is killed when the test ends.
+func startServe(t *testing.T, home string, args ...string) *dsProc {
+	t.Helper()
+	clitest.TrackSources(t)
+	s := &dsProc{home: home, args: args, done: make(chan error, 1)}
+	s.stdout = &lineWatcher{prefix: "serving on ", found: make(chan string, 1)}
+	s.cmd = exec.Command(binPath, append([]string{"datastore", "serve"}, args...)...)
+	s.cmd.Env = clitest.BaseEnv(home, nil)
+	s.cmd.Dir = home
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, &s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start datastore: %v", err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// wait blocks until the server reports serving and returns its URL.
+func (s *dsProc) wait(t *testing.T) string {
+	t.Helper()
+	select {
+	case s.url = <-s.stdout.found:
+		return s.url
+	case err := <-s.done:
+		s.exited = true
+		t.Fatalf("datastore %v exited before serving (%v); stderr:\n%s", s.args, err, s.stderr.String())
+	case <-time.After(clitest.CommandTimeout):
+		t.Fatalf("datastore %v did not report serving within %s; stderr:\n%s", s.args, clitest.CommandTimeout, s.stderr.String())
+	}
+	return ""
+}
+
+// stop ends the server with SIGTERM (SIGKILL after a timeout).
+func (s *dsProc) stop(t *testing.T) {
+	if s.exited {
+		return
+	}
+	s.exited = true
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(clitest.CommandTimeout):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		t.Errorf("datastore %v did not stop within %s of SIGTERM", s.args, clitest.CommandTimeout)
+	}
+}
+
+// kill ends the server abruptly, as a crash would.
+func (s *dsProc) kill() {
+	if s.exited {
+		return
+	}
+	s.exited = true
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// exec runs calicoctl (not serve) in dir with e and fails the test unless
+// it succeeds.
+func mustExec(t *testing.T, home string, e env, stdin string, args ...string) string {
+	t.Helper()
+	r := clitest.Exec(t, binPath, home, e, stdin, args...)
+	if r.Code != 0 {
+		t.Fatalf("calicoctl %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// freePorts returns n free TCP ports on 127.0.0.1.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+func tlsEnv(endpoints, ca, cert, key string) env {
+	return env{"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": endpoints, "ETCD_CA_CERT_FILE": ca, "ETCD_CERT_FILE": cert, "ETCD_KEY_FILE": key}
+}
+
+func poolYAML(name, cidr string) string {
+	return fmt.Sprintf("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: %s\nspec:\n  cidr: %s\n", name, cidr)
+}
+
+// TestDatastoreTLS: `serve --tls` creates a CA and certificates in the data
+// directory, the CLI works with the printed ETCD_* settings, with the
+// written calicoctl.cfg and with an issued node certificate; a client
+// without a certificate, with one from another CA or with an expired one is
+// refused with one line, quickly. A restart reuses the certificates.
+func TestDatastoreTLS(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	data := filepath.Join(home, "data")
+	args := []string{"--tls", "--data-dir", data, "--listen", "127.0.0.1:0", "--listen-peer", "127.0.0.1:0"}
+	s := startServe(t, home, args...)
+	url := s.wait(t)
+	if !strings.HasPrefix(url, "https://127.0.0.1:") {
+		t.Fatalf("endpoint %q, want https", url)
+	}
+	pki := filepath.Join(data, "pki")
+	ca, cert, key := filepath.Join(pki, "ca.crt"), filepath.Join(pki, "client.crt"), filepath.Join(pki, "client.key")
+	time.Sleep(100 * time.Millisecond) // the export lines follow the serving line
+	clitest.WantContains(t, "serve output", s.stdout.String(),
+		"export DATASTORE_TYPE=etcdv3 ETCD_ENDPOINTS="+url, "ETCD_CA_CERT_FILE="+ca, "ETCD_CERT_FILE="+cert, "ETCD_KEY_FILE="+key)
+	for _, p := range []string{"ca.key", "server.key", "client.key"} {
+		if st, err := os.Stat(filepath.Join(pki, p)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want mode 0600", p, st, err)
+		}
+	}
+	e := tlsEnv(url, ca, cert, key)
+	mustExec(t, home, e, poolYAML("tls-pool", "10.11.0.0/16"), "create", "-f", "-")
+	clitest.WantContains(t, "get with env", mustExec(t, home, e, "", "get", "ippool", "tls-pool", "-o", "yaml"), "cidr: 10.11.0.0/16")
+	// The written config file works alone.
+	clitest.WantContains(t, "get with calicoctl.cfg",
+		mustExec(t, home, nil, "", "--config", filepath.Join(data, "calicoctl.cfg"), "get", "ippool", "tls-pool"), "tls-pool")
+	// A node certificate issued by the CA works.
+	nodeDir := filepath.Join(home, "node-1")
+	mustExec(t, home, nil, "", "datastore", "certs", "issue", "node-1", "--data-dir", data, "--out", nodeDir)
+	mustExec(t, home, tlsEnv(url, filepath.Join(nodeDir, "ca.crt"), filepath.Join(nodeDir, "node-1.crt"), filepath.Join(nodeDir, "node-1.key")), "", "get", "ippool", "tls-pool")
+
+	// Refused clients.
+	other, _, err := etcdserver.InitCA(filepath.Join(home, "other-ca"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignC, foreignK := filepath.Join(home, "foreign.crt"), filepath.Join(home, "foreign.key")
+	if err := other.Issue(etcdserver.LeafSpec{CommonName: "foreign"}, foreignC, foreignK); err != nil {
+		t.Fatal(err)
+	}
+	ownCA, err := etcdserver.LoadCA(pki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldC, oldK := filepath.Join(home, "old.crt"), filepath.Join(home, "old.key")
+	if err := ownCA.Issue(etcdserver.LeafSpec{CommonName: "old", NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour}, oldC, oldK); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		e    env
+		want string
+	}{
+		{"no certificate", env{"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": url, "ETCD_CA_CERT_FILE": ca}, "certificate required"},
+		{"other CA", tlsEnv(url, ca, foreignC, foreignK), "unknown certificate authority"},
+		{"expired", tlsEnv(url, ca, oldC, oldK), "expired certificate"},
+		{"server from another CA", tlsEnv(url, filepath.Join(home, "other-ca", "ca.crt"), cert, key), "certificate signed by unknown authority"},
+		{"plain http", env{"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": strings.Replace(url, "https", "http", 1)}, "cannot reach etcd"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			r := clitest.Exec(t, binPath, home, c.e, "", "get", "ippool", "tls-pool")
+			if r.Code == 0 {
+				t.Fatalf("get succeeded: %s", r.Stdout)
+			}
+			clitest.WantOneLine(t, "stderr", r.Stderr)
+			clitest.WantContains(t, "stderr", r.Stderr, c.want)
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("refusal took %s", d)
+			}
+		})
+	}
+
+	// A restart reuses the CA and certificates.
+	caBefore := clitest.ReadFile(t, ca)
+	s.stop(t)
+	s2 := startServe(t, home, args...)
+	url2 := s2.wait(t)
+	if clitest.ReadFile(t, ca) != caBefore {
+		t.Error("restart created a new CA")
+	}
+	mustExec(t, home, tlsEnv(url2, ca, cert, key), "", "get", "ippool", "tls-pool")
+}
+
+// TestDatastoreSnapshot: objects written to a TLS datastore are in a
+// snapshot taken with the usual ETCD_* settings; a datastore restored from
+// it into a new directory serves them.
+func TestDatastoreSnapshot(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	data := filepath.Join(home, "data")
+	s := startServe(t, home, "--tls", "--data-dir", data, "--listen", "127.0.0.1:0", "--listen-peer", "127.0.0.1:0")
+	url := s.wait(t)
+	pki := filepath.Join(data, "pki")
+	e := tlsEnv(url, filepath.Join(pki, "ca.crt"), filepath.Join(pki, "client.crt"), filepath.Join(pki, "client.key"))
+	for i, cidr := range []string{"10.21.0.0/16", "10.22.0.0/16"} {
+		mustExec(t, home, e, poolYAML(fmt.Sprintf("snap-%d", i), cidr), "create", "-f", "-")
+	}
+	want := mustExec(t, home, e, "", "get", "ippool", "-o", "wide")
+	snap := filepath.Join(home, "backup.db")
+	clitest.WantContains(t, "save", mustExec(t, home, e, "", "datastore", "snapshot", "save", snap), "Snapshot saved to "+snap)
+	restored := filepath.Join(home, "restored")
+	clitest.WantContains(t, "restore", mustExec(t, home, nil, "", "datastore", "snapshot", "restore", snap, "--data-dir", restored), "Restored")
+	r := startServe(t, home, "--data-dir", restored, "--listen", "127.0.0.1:0", "--listen-peer", "127.0.0.1:0")
+	rurl := r.wait(t)
+	got := mustExec(t, home, env{"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": rurl}, "", "get", "ippool", "-o", "wide")
+	clitest.WantExact(t, "restored pools", got, want)
+	// Restoring over a datastore is refused.
+	res := clitest.Exec(t, binPath, home, nil, "", "datastore", "snapshot", "restore", snap, "--data-dir", restored)
+	if res.Code == 0 {
+		t.Error("restore over an existing datastore succeeded")
+	}
+	clitest.WantOneLine(t, "restore over existing", res.Stderr)
+	// Saving from an unreachable endpoint fails within the dial timeout.
+	res = clitest.Exec(t, binPath, home, env{"ETCD_ENDPOINTS": "http://127.0.0.1:1"}, "", "datastore", "snapshot", "save", filepath.Join(home, "x.db"))
+	if res.Code == 0 {
+		t.Error("snapshot from a closed port succeeded")
+	}
+}
+
+// String returns everything written so far.
+func (w *lineWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
