@@ -257,3 +257,99 @@ func (w *lineWatcher) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// TestDatastoreServeBadInput: each wrong setup ends `serve` with a non-zero
+// exit and one line naming what is wrong, before etcd waits for anything.
+func TestDatastoreServeBadInput(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	// A data directory with certificates, served once as member "a".
+	good := filepath.Join(home, "good")
+	s := startServe(t, home, "--tls", "--name", "a", "--data-dir", good, "--listen", "127.0.0.1:0", "--listen-peer", "127.0.0.1:0")
+	s.wait(t)
+	s.stop(t)
+	ca, err := etcdserver.LoadCA(etcdserver.PKIDir(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := etcdserver.InitCA(filepath.Join(home, "other-ca"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// copyWith makes a copy of the good data directory's pki with the
+	// server certificate replaced.
+	copyWith := func(name string, issuer *etcdserver.CA, spec etcdserver.LeafSpec, swapKey bool) string {
+		dir := filepath.Join(home, name)
+		pki := etcdserver.FilesIn(etcdserver.PKIDir(dir))
+		if err := os.MkdirAll(filepath.Dir(pki.CA), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		src := etcdserver.FilesIn(etcdserver.PKIDir(good))
+		for from, to := range map[string]string{src.CA: pki.CA, src.ClientCert: pki.ClientCert, src.ClientKey: pki.ClientKey, src.ServerCert: pki.ServerCert, src.ServerKey: pki.ServerKey} {
+			if err := os.WriteFile(to, []byte(clitest.ReadFile(t, from)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if issuer != nil {
+			spec.SANs = []string{"127.0.0.1"}
+			spec.Server = true
+			spec.CommonName = name
+			if err := issuer.Issue(spec, pki.ServerCert, pki.ServerKey); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if swapKey {
+			if err := os.WriteFile(pki.ServerKey, []byte(clitest.ReadFile(t, src.ClientKey)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	foreign := copyWith("foreign", other, etcdserver.LeafSpec{}, false)
+	expired := copyWith("expired", ca, etcdserver.LeafSpec{NotBefore: time.Now().Add(-48 * time.Hour), Validity: time.Hour}, false)
+	wrongKey := copyWith("wrongkey", nil, etcdserver.LeafSpec{}, true)
+	ports := freePorts(t, 3)
+	ic := fmt.Sprintf("m1=https://127.0.0.1:%d,m2=https://127.0.0.1:%d", ports[0], ports[1])
+	local := []string{"--listen", "127.0.0.1:0", "--listen-peer", "127.0.0.1:0"}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"not in member list", []string{"--tls", "--data-dir", filepath.Join(home, "m4"), "--name", "m4", "--initial-cluster", ic}, `member "m4" is not in the initial cluster (members: m1, m2)`},
+		{"data dir of another member", append([]string{"--tls", "--data-dir", good, "--name", "b"}, local...), `holds member "a", not "b"`},
+		{"data dir of another cluster", append([]string{"--tls", "--data-dir", good, "--name", "a", "--initial-cluster-token", "prod-2"}, local...), `belongs to cluster "calico-datastore", not "prod-2"`},
+		{"server certificate from another CA", append([]string{"--tls", "--data-dir", foreign}, local...), "is not signed by the CA in"},
+		{"expired server certificate", append([]string{"--tls", "--data-dir", expired}, local...), "expired on"},
+		{"key of another certificate", append([]string{"--tls", "--data-dir", wrongKey}, local...), "does not match certificate"},
+		{"tls and insecure", append([]string{"--tls", "--insecure", "--data-dir", filepath.Join(home, "x")}, local...), "contradict"},
+		{"http peer with tls", []string{"--tls", "--data-dir", filepath.Join(home, "y"), "--name", "m1", "--initial-cluster", strings.ReplaceAll(ic, "https", "http")}, "has a http URL but peers use https"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			r := clitest.Exec(t, binPath, home, nil, "", append([]string{"datastore", "serve"}, c.args...)...)
+			if r.Code == 0 {
+				t.Fatalf("serve succeeded")
+			}
+			clitest.WantOneLine(t, "stderr", r.Stderr)
+			clitest.WantContains(t, "stderr", r.Stderr, c.want)
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %s", d)
+			}
+		})
+	}
+	// A member whose peers never come up gives up after --start-timeout.
+	t.Run("no quorum", func(t *testing.T) {
+		start := time.Now()
+		r := clitest.Exec(t, binPath, home, nil, "", "datastore", "serve", "--tls", "--data-dir", filepath.Join(home, "lonely"),
+			"--name", "m1", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[2]), "--initial-cluster", ic, "--start-timeout", "3s")
+		if r.Code == 0 {
+			t.Fatalf("serve succeeded")
+		}
+		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+		clitest.WantContains(t, "last line", lines[len(lines)-1], "not ready after 3s")
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("took %s", d)
+		}
+	})
+}

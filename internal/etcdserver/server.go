@@ -133,13 +133,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		startErr = err
 	case <-timer.C:
 		startErr = fmt.Errorf("not ready after %s", timeout)
+		if cfg.InitialCluster != "" {
+			startErr = fmt.Errorf("not ready after %s: no quorum (are the other members of the initial cluster running and reachable?)", timeout)
+		}
 	case <-ctx.Done():
 		startErr = ctx.Err()
 	}
 	if startErr != nil {
 		closing.Store(true)
-		e.Close()
-		lock.release()
+		if closeUnready(e, 5*time.Second) {
+			lock.release()
+		}
 		return nil, fmt.Errorf("start etcd: %w", startErr)
 	}
 	if err := writeIdentity(cfg.DataDir, ecfg.Name, ecfg.InitialClusterToken); err != nil {
@@ -157,6 +161,34 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.endpoints = append(s.endpoints, scheme+"://"+l.Addr().String())
 	}
 	return s, nil
+}
+
+// closeUnready stops a server that never became ready. embed's Close waits
+// for client servers that only start once the server is ready, so it can
+// block for good: bound the wait, then stop the raft loop. It reports
+// whether the server closed fully (if not, its files stay locked until the
+// process exits).
+func closeUnready(e *embed.Etcd, wait time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		e.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(wait):
+	}
+	stopped := make(chan struct{})
+	go func() {
+		e.Server.HardStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(wait):
+	}
+	return false
 }
 
 func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
