@@ -32,10 +32,17 @@ type dsProc struct {
 // to block until it serves. The process is killed when the test ends.
 func startServe(t *testing.T, home string, args ...string) *dsProc {
 	t.Helper()
+	return startServeWith(t, home, append([]string{binPath, "datastore", "serve"}, args...))
+}
+
+// startServeWith starts argv (a serve command, possibly wrapped, e.g. by
+// `ip netns exec`).
+func startServeWith(t *testing.T, home string, argv []string) *dsProc {
+	t.Helper()
 	clitest.TrackSources(t)
-	s := &dsProc{home: home, args: args, done: make(chan error, 1)}
+	s := &dsProc{home: home, args: argv, done: make(chan error, 1)}
 	s.stdout = &lineWatcher{prefix: "serving on ", found: make(chan string, 1)}
-	s.cmd = exec.Command(binPath, append([]string{"datastore", "serve"}, args...)...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Env = clitest.BaseEnv(home, nil)
 	s.cmd.Dir = home
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, &s.stderr
