@@ -1,18 +1,16 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	"go.uber.org/zap"
-
 	"github.com/opencalico/calicoctl/e2e/clitest"
+	"github.com/opencalico/calicoctl/internal/netnstest"
 )
 
 // haMember is one member of a three-member datastore run by a test.
@@ -26,7 +24,9 @@ type haMember struct {
 // `datastore certs init/issue-member` and an operator certificate with
 // `certs issue`, for members whose client and peer addresses are given.
 type haCluster struct {
-	home    string
+	home string
+	// run runs calicoctl where the members are reachable.
+	run     func(t *testing.T, e env, stdin string, args ...string) result
 	members []*haMember
 	env     env
 }
@@ -40,7 +40,9 @@ func newHACluster(t *testing.T, home string, clientAddrs, peerAddrs []string, sa
 		ic = append(ic, fmt.Sprintf("m%d=https://%s", i+1, peerAddrs[i]))
 		eps = append(eps, "https://"+clientAddrs[i])
 	}
-	c := &haCluster{home: home}
+	c := &haCluster{home: home, run: func(t *testing.T, e env, stdin string, args ...string) result {
+		return clitest.Exec(t, binPath, home, e, stdin, args...)
+	}}
 	for i := range clientAddrs {
 		m := &haMember{name: fmt.Sprintf("m%d", i+1), dataDir: filepath.Join(home, fmt.Sprintf("m%d", i+1)), clientURL: eps[i]}
 		mustExec(t, home, nil, "", "datastore", "certs", "issue-member", m.name, "--ca-dir", caDir, "--out", m.dataDir, "--san", sans[i])
@@ -54,37 +56,40 @@ func newHACluster(t *testing.T, home string, clientAddrs, peerAddrs []string, sa
 	return c
 }
 
-// leader returns the index of the member that leads, asking the members
-// that answer.
+// leader returns the index of the member that leads, from `calicoctl
+// datastore status`.
 func (c *haCluster) leader(t *testing.T) int {
 	t.Helper()
-	info := transport.TLSInfo{CertFile: c.env["ETCD_CERT_FILE"], KeyFile: c.env["ETCD_KEY_FILE"], TrustedCAFile: c.env["ETCD_CA_CERT_FILE"]}
-	tc, err := info.ClientConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(20 * time.Second)
+	var last string
 	for time.Now().Before(deadline) {
-		for i, m := range c.members {
-			if m.proc == nil || m.proc.exited {
-				continue
-			}
-			cl, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL}, TLS: tc, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-			if err != nil {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			st, err := cl.Status(ctx, m.clientURL)
-			cancel()
-			cl.Close()
-			if err == nil && st.Leader != 0 && st.Leader == st.Header.MemberId {
-				return i
+		r := c.run(t, c.env, "", "datastore", "status")
+		last = r.Stdout + r.Stderr
+		for line := range strings.Lines(r.Stdout) {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[2] == "true" {
+				for i, m := range c.members {
+					if m.clientURL == f[0] {
+						return i
+					}
+				}
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatal("no member reports being the leader")
+	t.Fatalf("no member reports being the leader:\n%s", last)
 	return -1
+}
+
+// mustRun runs calicoctl where the members are reachable and fails the
+// test unless it succeeds.
+func (c *haCluster) mustRun(t *testing.T, e env, args ...string) string {
+	t.Helper()
+	r := c.run(t, e, "", args...)
+	if r.Code != 0 {
+		t.Fatalf("calicoctl %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
 }
 
 // startAll starts every member at once (a new cluster needs a quorum to
@@ -105,7 +110,7 @@ func (c *haCluster) applyEventually(t *testing.T, name, cidr string) {
 	t.Helper()
 	start := time.Now()
 	for try := 1; ; try++ {
-		r := clitest.Exec(t, binPath, c.home, c.env, poolYAML(name, cidr), "apply", "-f", "-")
+		r := c.run(t, c.env, poolYAML(name, cidr), "apply", "-f", "-")
 		if r.Code == 0 {
 			if try > 1 {
 				t.Logf("apply %s succeeded on try %d after %s", name, try, time.Since(start).Round(time.Millisecond))
@@ -130,7 +135,7 @@ func (c *haCluster) exercise(t *testing.T, wrap func(i int, args []string) []str
 	t.Logf("leader %s; killing follower %s", c.members[l].name, c.members[follower].name)
 	c.members[follower].proc.kill()
 	c.applyEventually(t, "ha-1", "10.32.0.0/16")
-	clitest.WantContains(t, "get after follower loss", mustExec(t, c.home, c.env, "", "get", "ippool"), "ha-0", "ha-1")
+	clitest.WantContains(t, "get after follower loss", c.mustRun(t, c.env, "get", "ippool"), "ha-0", "ha-1")
 	c.members[follower].proc = startServeWith(t, c.home, wrap(follower, c.members[follower].args))
 	c.members[follower].proc.wait(t)
 
@@ -138,7 +143,7 @@ func (c *haCluster) exercise(t *testing.T, wrap func(i int, args []string) []str
 	t.Logf("killing leader %s", c.members[l].name)
 	c.members[l].proc.kill()
 	c.applyEventually(t, "ha-2", "10.33.0.0/16")
-	clitest.WantContains(t, "get after leader loss", mustExec(t, c.home, c.env, "", "get", "ippool"), "ha-0", "ha-1", "ha-2")
+	clitest.WantContains(t, "get after leader loss", c.mustRun(t, c.env, "get", "ippool"), "ha-0", "ha-1", "ha-2")
 	c.members[l].proc = startServeWith(t, c.home, wrap(l, c.members[l].args))
 	c.members[l].proc.wait(t)
 	// The member that came back serves everything written while it was down.
@@ -147,9 +152,9 @@ func (c *haCluster) exercise(t *testing.T, wrap func(i int, args []string) []str
 		only[k] = v
 	}
 	only["ETCD_ENDPOINTS"] = c.members[l].clientURL
-	clitest.WantContains(t, "get from the returned leader", mustExec(t, c.home, only, "", "get", "ippool"), "ha-0", "ha-1", "ha-2")
+	clitest.WantContains(t, "get from the returned leader", c.mustRun(t, only, "get", "ippool"), "ha-0", "ha-1", "ha-2")
 	// A snapshot of the cluster can be taken from the member list.
-	mustExec(t, c.home, c.env, "", "datastore", "snapshot", "save", filepath.Join(c.home, "ha.db"))
+	c.mustRun(t, c.env, "datastore", "snapshot", "save", filepath.Join(c.home, "ha.db"))
 }
 
 // TestDatastoreHALoopback: three TLS members on distinct 127.0.0.1 ports
@@ -170,5 +175,70 @@ func TestDatastoreHALoopback(t *testing.T) {
 		return append([]string{binPath, "datastore", "serve", "--tls"}, args...)
 	}
 	c.startAll(t, wrap)
+	c.exercise(t, wrap)
+}
+
+// TestPrivilegedDatastoreHA: three members, each in its own network
+// namespace on a bridge (10.77.0.1-3), serve TLS because they listen off
+// loopback (no --tls given); the CLI runs in a fourth namespace with all
+// three endpoints and keeps working while a follower and then the leader
+// are killed and come back. Needs root; the namespaces go when it ends.
+func TestPrivilegedDatastoreHA(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: needs root to create network namespaces")
+	}
+	ipPath, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skip("skipping: needs iproute2's ip")
+	}
+	home := t.TempDir()
+	sw := netnstest.NewNamed(t, "dssw")
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(ipPath, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	ipCmd("-n", sw.Name, "link", "add", "br0", "type", "bridge")
+	ipCmd("-n", sw.Name, "link", "set", "br0", "up")
+	attach := func(ns netnstest.Named, port, addr string) {
+		ipCmd("-n", sw.Name, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns.Name)
+		ipCmd("-n", sw.Name, "link", "set", port, "master", "br0", "up")
+		ipCmd("-n", ns.Name, "addr", "add", addr+"/24", "dev", "eth0")
+		ipCmd("-n", ns.Name, "link", "set", "eth0", "up")
+	}
+	var nss []netnstest.Named
+	var clients, peers, ips []string
+	for i := range 3 {
+		ns := netnstest.NewNamed(t, fmt.Sprintf("dsm%d", i+1))
+		ip := fmt.Sprintf("10.77.0.%d", i+1)
+		attach(ns, fmt.Sprintf("p%d", i+1), ip)
+		nss = append(nss, ns)
+		ips = append(ips, ip)
+		clients = append(clients, ip+":2379")
+		peers = append(peers, ip+":2380")
+	}
+	cli := netnstest.NewNamed(t, "dscli")
+	attach(cli, "p9", "10.77.0.9")
+
+	c := newHACluster(t, home, clients, peers, ips)
+	c.run = func(t *testing.T, e env, stdin string, args ...string) result {
+		return clitest.Exec(t, ipPath, home, e, stdin, append([]string{"netns", "exec", cli.Name, binPath}, args...)...)
+	}
+	wrap := func(i int, args []string) []string {
+		return append([]string{ipPath, "netns", "exec", nss[i].Name, binPath, "datastore", "serve"}, args...)
+	}
+	c.startAll(t, wrap)
+	// Off loopback, serve chose TLS by itself and printed the https URL.
+	for _, m := range c.members {
+		if m.proc.url != m.clientURL {
+			t.Errorf("%s serves %s, want %s", m.name, m.proc.url, m.clientURL)
+		}
+	}
+	// The members refuse a client without a certificate.
+	r := c.run(t, env{"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": c.env["ETCD_ENDPOINTS"], "ETCD_CA_CERT_FILE": c.env["ETCD_CA_CERT_FILE"]}, "", "get", "ippool")
+	if r.Code == 0 {
+		t.Error("a client without a certificate was served")
+	}
 	c.exercise(t, wrap)
 }

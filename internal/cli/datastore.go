@@ -26,7 +26,7 @@ func newDatastoreCommand(f *Factory) *cobra.Command {
 		Short: "Run or manage the Calico datastore",
 	}
 	cmd.AddCommand(newServeCommand(f), newCRDsCommand(f))
-	cmd.AddCommand(newMigrateCommand(f), newCertsCommand(f), newSnapshotCommand(f))
+	cmd.AddCommand(newMigrateCommand(f), newCertsCommand(f), newSnapshotCommand(f), newDatastoreStatusCommand(f))
 	return cmd
 }
 

@@ -51,23 +51,9 @@ func newSnapshotSaveCommand(f *Factory) *cobra.Command {
 
 // Run tries each endpoint in turn until one streams a snapshot.
 func (o *SnapshotSaveOptions) Run(ctx context.Context) error {
-	cfg, err := o.f.Config()
+	base, endpoints, err := etcdClientConfig(o.f, o.DialTimeout)
 	if err != nil {
 		return err
-	}
-	spec := cfg.Spec
-	endpoints := spec.EtcdEndpointList()
-	if len(endpoints) == 0 {
-		return fmt.Errorf("snapshot save needs an etcd datastore: set ETCD_ENDPOINTS (or etcdEndpoints in the config file)")
-	}
-	base := clientv3.Config{DialTimeout: o.DialTimeout, Logger: zap.NewNop(), Username: spec.EtcdUsername, Password: spec.EtcdPassword}
-	if spec.EtcdCACertFile != "" || spec.EtcdCertFile != "" || spec.EtcdKeyFile != "" {
-		info := transport.TLSInfo{CertFile: spec.EtcdCertFile, KeyFile: spec.EtcdKeyFile, TrustedCAFile: spec.EtcdCACertFile}
-		tc, err := info.ClientConfig()
-		if err != nil {
-			return fmt.Errorf("etcd TLS configuration: %w", err)
-		}
-		base.TLS = tc
 	}
 	var lastErr error
 	for _, ep := range endpoints {
@@ -127,6 +113,30 @@ func (o *SnapshotSaveOptions) saveFrom(ctx context.Context, base clientv3.Config
 		return 0, 0, err
 	}
 	return n, st.Header.Revision, nil
+}
+
+// etcdClientConfig builds a client configuration (without endpoints) and
+// the endpoint list from the resolved ETCD_* settings.
+func etcdClientConfig(f *Factory, dialTimeout time.Duration) (clientv3.Config, []string, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return clientv3.Config{}, nil, err
+	}
+	spec := cfg.Spec
+	endpoints := spec.EtcdEndpointList()
+	if len(endpoints) == 0 {
+		return clientv3.Config{}, nil, fmt.Errorf("this command needs an etcd datastore: set ETCD_ENDPOINTS (or etcdEndpoints in the config file)")
+	}
+	base := clientv3.Config{DialTimeout: dialTimeout, Logger: zap.NewNop(), Username: spec.EtcdUsername, Password: spec.EtcdPassword}
+	if spec.EtcdCACertFile != "" || spec.EtcdCertFile != "" || spec.EtcdKeyFile != "" {
+		info := transport.TLSInfo{CertFile: spec.EtcdCertFile, KeyFile: spec.EtcdKeyFile, TrustedCAFile: spec.EtcdCACertFile}
+		tc, err := info.ClientConfig()
+		if err != nil {
+			return clientv3.Config{}, nil, fmt.Errorf("etcd TLS configuration: %w", err)
+		}
+		base.TLS = tc
+	}
+	return base, endpoints, nil
 }
 
 // SnapshotRestoreOptions drive `calicoctl datastore snapshot restore FILE`.
