@@ -360,3 +360,20 @@ func TestDatastoreServeBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestDatastoreInsecureWarns: --insecure off loopback serves plain http and
+// warns on stderr at every start.
+func TestDatastoreInsecureWarns(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	args := []string{"--insecure", "--data-dir", filepath.Join(home, "data"), "--listen", "0.0.0.0:0", "--listen-peer", "127.0.0.1:0"}
+	for start := range 2 {
+		s := startServe(t, home, args...)
+		url := s.wait(t)
+		if !strings.HasPrefix(url, "http://") {
+			t.Errorf("start %d: endpoint %s, want plain http", start, url)
+		}
+		s.stop(t) // stderr is complete once the process has exited
+		clitest.WantContains(t, fmt.Sprintf("start %d stderr", start), s.stderr.String(), "WARNING: serving plain http off loopback (--insecure)")
+	}
+}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -54,5 +56,21 @@ func TestServeOptionsValidate(t *testing.T) {
 				t.Errorf("peer = %s, want %s", o.Peer, tc.peer)
 			}
 		})
+	}
+}
+
+func TestStatusRows(t *testing.T) {
+	t.Parallel()
+	got := statusRows([]memberStatus{
+		{Endpoint: "https://10.0.0.1:2379", Name: "m1", Leader: true, Revision: 42, DBSize: 4096},
+		{Endpoint: "https://10.0.0.2:2379", Err: errors.New("unreachable: context deadline exceeded\nmore")},
+	})
+	want := [][]string{
+		{"ENDPOINT", "MEMBER", "LEADER", "REVISION", "DB SIZE", "ERROR"},
+		{"https://10.0.0.1:2379", "m1", "true", "42", "4096", ""},
+		{"https://10.0.0.2:2379", "", "", "", "", "unreachable: context deadline exceeded more"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("statusRows:\n got %q\nwant %q", got, want)
 	}
 }
