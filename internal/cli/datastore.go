@@ -50,8 +50,6 @@ type ServeOptions struct {
 	ClusterState   string
 	ClusterToken   string
 	StartTimeout   time.Duration
-
-	peerSet bool
 }
 
 func newServeCommand(f *Factory) *cobra.Command {
@@ -68,7 +66,7 @@ func newServeCommand(f *Factory) *cobra.Command {
 			"  calicoctl datastore serve --data-dir /var/lib/calico-datastore --listen 10.0.0.1:2379 --listen-peer 10.0.0.1:2380",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.peerSet = cmd.Flags().Changed("listen-peer")
+			o.Complete(cmd.Flags().Changed("listen-peer"))
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -91,6 +89,21 @@ func newServeCommand(f *Factory) *cobra.Command {
 	return cmd
 }
 
+// Complete derives the security mode and the peer address: TLS is implied
+// when the client or peer address (or this member's URL in
+// --initial-cluster) is not loopback, unless --insecure; with
+// --initial-cluster, --listen-peer defaults to this member's URL.
+func (o *ServeOptions) Complete(peerSet bool) {
+	if o.InitialCluster != "" && !peerSet {
+		if own, err := etcdserver.MemberPeerURL(o.InitialCluster, o.Name); err == nil {
+			o.Peer = own.Host
+		}
+	}
+	if !o.Insecure && (!isLoopback(o.Listen) || !isLoopback(o.Peer)) {
+		o.TLS = true
+	}
+}
+
 // Validate checks the addresses, the security mode and the member list.
 func (o *ServeOptions) Validate() error {
 	for _, a := range []struct{ flag, v string }{{"--listen", o.Listen}, {"--listen-peer", o.Peer}} {
@@ -104,32 +117,22 @@ func (o *ServeOptions) Validate() error {
 	if o.TLS && o.Insecure {
 		return fmt.Errorf("--tls and --insecure contradict each other")
 	}
-	if !isLoopback(o.Listen) && !o.Insecure {
-		o.TLS = true
-	}
 	if o.ClusterState != "new" && o.ClusterState != "existing" {
 		return fmt.Errorf("invalid --initial-cluster-state %q: want new or existing", o.ClusterState)
 	}
 	if o.InitialCluster != "" {
-		own, err := etcdserver.MemberPeerURL(o.InitialCluster, o.Name)
-		if err != nil {
+		if _, err := etcdserver.MemberPeerURL(o.InitialCluster, o.Name); err != nil {
 			return fmt.Errorf("invalid --initial-cluster: %w", err)
 		}
 		members, _ := etcdserver.ParseInitialCluster(o.InitialCluster)
-		if !isLoopback(own.Host) && !o.Insecure {
-			o.TLS = true
-		}
-		want := "http"
+		want, mode := "http", "--insecure or loopback"
 		if o.TLS {
-			want = "https"
+			want, mode = "https", "TLS"
 		}
 		for _, m := range members {
 			if m.PeerURL.Scheme != want {
-				return fmt.Errorf("invalid --initial-cluster: member %s has a %s URL but peers use %s here (%s)", m.Name, m.PeerURL.Scheme, want, map[bool]string{true: "TLS", false: "--insecure or loopback"}[o.TLS])
+				return fmt.Errorf("invalid --initial-cluster: member %s has a %s URL but peers use %s here (%s)", m.Name, m.PeerURL.Scheme, want, mode)
 			}
-		}
-		if !o.peerSet {
-			o.Peer = own.Host
 		}
 	}
 	return nil

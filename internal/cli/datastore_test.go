@@ -28,6 +28,7 @@ func TestServeOptionsValidate(t *testing.T) {
 		{name: "member not listed", o: ServeOptions{Listen: "10.0.0.4:2379", Name: "m4", InitialCluster: ic}, wantErr: `member "m4" is not in the initial cluster (members: m1, m2, m3)`},
 		{name: "http peers with TLS", o: ServeOptions{Listen: "10.0.0.1:2379", Name: "m1", InitialCluster: "m1=http://10.0.0.1:2380"}, wantErr: "member m1 has a http URL but peers use https"},
 		{name: "https peers insecure", o: ServeOptions{Listen: "10.0.0.1:2379", Insecure: true, Name: "m1", InitialCluster: ic}, wantErr: "has a https URL but peers use http"},
+		{name: "peer off loopback implies TLS", o: ServeOptions{Listen: "127.0.0.1:2379", Peer: "10.0.0.1:2380"}, wantTLS: true},
 		{name: "bad state", o: ServeOptions{Listen: "127.0.0.1:2379", ClusterState: "old"}, wantErr: "--initial-cluster-state"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,6 +40,7 @@ func TestServeOptionsValidate(t *testing.T) {
 			if o.ClusterState == "" {
 				o.ClusterState = "new"
 			}
+			o.Complete(false)
 			err := o.Validate()
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
