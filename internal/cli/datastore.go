@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +37,9 @@ type ServeOptions struct {
 	DataDir string
 	Listen  string
 	Peer    string
+	// Advertise is the client address told to other members and written
+	// into calicoctl.cfg; default Listen (set it when Listen is 0.0.0.0).
+	Advertise string
 	// TLS serves clients and peers over https with required client
 	// certificates; implied when Listen is not a loopback address.
 	TLS bool
@@ -76,6 +80,7 @@ func newServeCommand(f *Factory) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&o.DataDir, "data-dir", "./calico-data", "directory for the datastore's files")
 	fl.StringVar(&o.Listen, "listen", "127.0.0.1:2379", "client address (host:port)")
+	fl.StringVar(&o.Advertise, "advertise-client", "", "client address (host:port) to tell members and clients when --listen is 0.0.0.0")
 	fl.StringVar(&o.Peer, "listen-peer", "127.0.0.1:2380", "peer address (host:port); default with --initial-cluster: this member's peer URL")
 	fl.BoolVar(&o.TLS, "tls", false, "serve https with required client certificates (implied off loopback)")
 	fl.BoolVar(&o.Insecure, "insecure", false, "serve plain http even off loopback (anyone who can connect can read and write)")
@@ -106,7 +111,10 @@ func (o *ServeOptions) Complete(peerSet bool) {
 
 // Validate checks the addresses, the security mode and the member list.
 func (o *ServeOptions) Validate() error {
-	for _, a := range []struct{ flag, v string }{{"--listen", o.Listen}, {"--listen-peer", o.Peer}} {
+	for _, a := range []struct{ flag, v string }{{"--listen", o.Listen}, {"--listen-peer", o.Peer}, {"--advertise-client", o.Advertise}} {
+		if a.v == "" && a.flag == "--advertise-client" {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(a.v); err != nil || a.v == "" {
 			return fmt.Errorf("invalid %s address %q: want host:port", a.flag, a.v)
 		}
@@ -155,15 +163,16 @@ func isLoopback(hostPort string) bool {
 func (o *ServeOptions) Run(ctx context.Context) error {
 	out, errOut := o.f.Streams.Out, o.f.Streams.ErrOut
 	cfg := etcdserver.Config{
-		DataDir:        o.DataDir,
-		ListenClient:   o.Listen,
-		ListenPeer:     o.Peer,
-		Name:           o.Name,
-		InitialCluster: o.InitialCluster,
-		ClusterState:   o.ClusterState,
-		ClusterToken:   o.ClusterToken,
-		StartTimeout:   o.StartTimeout,
-		Logger:         slog.Default(),
+		DataDir:         o.DataDir,
+		ListenClient:    o.Listen,
+		AdvertiseClient: o.Advertise,
+		ListenPeer:      o.Peer,
+		Name:            o.Name,
+		InitialCluster:  o.InitialCluster,
+		ClusterState:    o.ClusterState,
+		ClusterToken:    o.ClusterToken,
+		StartTimeout:    o.StartTimeout,
+		Logger:          slog.Default(),
 	}
 	var files etcdserver.PKIFiles
 	if o.TLS {
@@ -186,15 +195,15 @@ func (o *ServeOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("starting embedded datastore: %w", err)
 	}
 	defer srv.Close()
-	dsCfg := etcd.Config{Endpoints: srv.Endpoints()}
+	dsCfg := etcd.Config{Endpoints: localEndpoints(srv.Endpoints())}
 	if o.TLS {
 		dsCfg.CACertFile, dsCfg.CertFile, dsCfg.KeyFile = files.CA, files.ClientCert, files.ClientKey
 	}
 	if err := o.initialize(ctx, dsCfg); err != nil {
 		return err
 	}
-	endpoints := clientEndpoints(srv)
-	fmt.Fprintf(out, "Calico datastore (embedded etcd) serving on %s, data in %s\n", srv.Endpoints()[0], o.DataDir)
+	endpoints := o.clientEndpoints(srv)
+	fmt.Fprintf(out, "Calico datastore (embedded etcd) serving on %s, data in %s\n", endpoints[0], o.DataDir)
 	if o.TLS {
 		cfgPath, err := writeClientConfig(o.DataDir, endpoints, files)
 		if err != nil {
@@ -202,7 +211,10 @@ func (o *ServeOptions) Run(ctx context.Context) error {
 		}
 		fmt.Fprintf(out, "Use it with:\n  export DATASTORE_TYPE=etcdv3 ETCD_ENDPOINTS=%s\n  export ETCD_CA_CERT_FILE=%s ETCD_CERT_FILE=%s ETCD_KEY_FILE=%s\n",
 			strings.Join(endpoints, ","), abs(files.CA), abs(files.ClientCert), abs(files.ClientKey))
-		fmt.Fprintf(out, "or: calicoctl --config %s ...; node certificates: calicoctl datastore certs issue NODE --data-dir %s\n", cfgPath, o.DataDir)
+		fmt.Fprintf(out, "or: calicoctl --config %s ...\n", cfgPath)
+		if _, err := os.Stat(filepath.Join(etcdserver.PKIDir(o.DataDir), etcdserver.CAKeyFile)); err == nil {
+			fmt.Fprintf(out, "Node certificates: calicoctl datastore certs issue NODE --data-dir %s\n", o.DataDir)
+		}
 	} else {
 		fmt.Fprintf(out, "Use it with: export DATASTORE_TYPE=etcdv3 ETCD_ENDPOINTS=%s\n", strings.Join(endpoints, ","))
 	}
@@ -231,7 +243,7 @@ func localNames() []string {
 // listen addresses (unless unspecified) and --san.
 func (o *ServeOptions) requiredNames() []string {
 	var names []string
-	for _, a := range []string{o.Listen, o.Peer} {
+	for _, a := range []string{o.Listen, o.Peer, o.Advertise} {
 		if h, _, err := net.SplitHostPort(a); err == nil {
 			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
 				names = append(names, h)
@@ -241,15 +253,37 @@ func (o *ServeOptions) requiredNames() []string {
 	return append(names, o.SANs...)
 }
 
-// clientEndpoints lists the local endpoint first, then the other members'.
-func clientEndpoints(srv *etcdserver.Server) []string {
-	eps := srv.Endpoints()
+// clientEndpoints lists this member's endpoint (the advertised one when
+// set) first, then the other members'.
+func (o *ServeOptions) clientEndpoints(srv *etcdserver.Server) []string {
+	eps := localEndpoints(srv.Endpoints())
+	if o.Advertise != "" {
+		u, _ := url.Parse(eps[0])
+		eps = []string{u.Scheme + "://" + o.Advertise}
+	}
 	for _, u := range srv.MemberClientURLs() {
 		if !slices.Contains(eps, u) {
 			eps = append(eps, u)
 		}
 	}
 	return eps
+}
+
+// localEndpoints replaces an unspecified host (0.0.0.0, ::) with
+// 127.0.0.1, which the server certificate covers.
+func localEndpoints(eps []string) []string {
+	out := make([]string, 0, len(eps))
+	for _, ep := range eps {
+		u, err := url.Parse(ep)
+		if err == nil {
+			if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+				u.Host = net.JoinHostPort("127.0.0.1", u.Port())
+				ep = u.String()
+			}
+		}
+		out = append(out, ep)
+	}
+	return out
 }
 
 // writeClientConfig writes <data-dir>/calicoctl.cfg for this datastore.

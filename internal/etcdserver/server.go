@@ -39,6 +39,9 @@ type Config struct {
 	// ListenClient is host:port for clients, e.g. "127.0.0.1:2379". Port 0
 	// picks a free port; Endpoints reports the bound address.
 	ListenClient string
+	// AdvertiseClient is host:port that other members and clients are told
+	// to use (needed when ListenClient is 0.0.0.0); default ListenClient.
+	AdvertiseClient string
 	// ListenPeer is host:port for peer traffic; default "127.0.0.1:0".
 	ListenPeer string
 	// Name is the member name; default "calico".
@@ -253,6 +256,13 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
 	ec.Dir = cfg.DataDir
 	ec.ListenClientUrls = []url.URL{*clientURL}
 	ec.AdvertiseClientUrls = []url.URL{*clientURL}
+	if cfg.AdvertiseClient != "" {
+		adv, err := hostURL(clientScheme, cfg.AdvertiseClient)
+		if err != nil {
+			return nil, fmt.Errorf("etcdserver: advertised client address: %w", err)
+		}
+		ec.AdvertiseClientUrls = []url.URL{*adv}
+	}
 	ec.ListenPeerUrls = []url.URL{*peerURL}
 	ec.AdvertisePeerUrls = []url.URL{advertisePeer}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
