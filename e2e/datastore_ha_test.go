@@ -242,3 +242,57 @@ func TestPrivilegedDatastoreHA(t *testing.T) {
 	}
 	c.exercise(t, wrap)
 }
+
+// TestDatastoreRestoreHA: a snapshot restored as member m1 of a planned
+// three-member cluster is served, m2 and m3 are added with `datastore
+// member add` and started with --initial-cluster-state existing, and the
+// restored objects survive the loss of m1.
+func TestDatastoreRestoreHA(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	src := startServe(t, home, "--data-dir", filepath.Join(home, "src"), "--listen", "127.0.0.1:0", "--listen-peer", "127.0.0.1:0")
+	srcEnv := env{"DATASTORE_TYPE": "etcdv3", "ETCD_ENDPOINTS": src.wait(t)}
+	mustExec(t, home, srcEnv, poolYAML("restored-pool", "10.41.0.0/16"), "create", "-f", "-")
+	snap := filepath.Join(home, "snap.db")
+	mustExec(t, home, srcEnv, "", "datastore", "snapshot", "save", snap)
+	src.stop(t)
+
+	ports := freePorts(t, 6)
+	var clients, peers, sans []string
+	for i := range 3 {
+		clients = append(clients, fmt.Sprintf("127.0.0.1:%d", ports[i]))
+		peers = append(peers, fmt.Sprintf("127.0.0.1:%d", ports[3+i]))
+		sans = append(sans, "127.0.0.1")
+	}
+	c := newHACluster(t, home, clients, peers, sans)
+	var ic []string
+	for i, m := range c.members {
+		ic = append(ic, fmt.Sprintf("%s=https://%s", m.name, peers[i]))
+	}
+	mustExec(t, home, nil, "", "datastore", "snapshot", "restore", snap, "--data-dir", c.members[0].dataDir,
+		"--name", "m1", "--initial-cluster", strings.Join(ic, ","), "--initial-cluster-token", "e2e-ha")
+	serveArgs := func(i int, state string) []string {
+		m := c.members[i]
+		return []string{binPath, "datastore", "serve", "--tls", "--data-dir", m.dataDir, "--name", m.name, "--listen", clients[i],
+			"--initial-cluster", strings.Join(ic[:i+1], ","), "--initial-cluster-state", state, "--initial-cluster-token", "e2e-ha"}
+	}
+	c.members[0].proc = startServeWith(t, home, serveArgs(0, "new"))
+	c.members[0].proc.wait(t)
+	first := clitest.Env{}
+	for k, v := range c.env {
+		first[k] = v
+	}
+	first["ETCD_ENDPOINTS"] = c.members[0].clientURL
+	for i := 1; i < 3; i++ {
+		out := c.mustRun(t, first, "datastore", "member", "add", c.members[i].name, "--peer-url", "https://"+peers[i])
+		clitest.WantContains(t, "member add", out, "--initial-cluster "+strings.Join(ic[:i+1], ","), "--initial-cluster-state existing")
+		c.members[i].proc = startServeWith(t, home, serveArgs(i, "existing"))
+		c.members[i].proc.wait(t)
+	}
+	clitest.WantContains(t, "get from the grown cluster", c.mustRun(t, c.env, "get", "ippool"), "restored-pool")
+	status := c.mustRun(t, c.env, "datastore", "status")
+	clitest.WantContains(t, "status", status, "m1", "m2", "m3")
+	c.members[0].proc.kill()
+	clitest.WantContains(t, "get without m1", c.mustRun(t, c.env, "get", "ippool"), "restored-pool")
+	c.applyEventually(t, "after-restore", "10.42.0.0/16")
+}

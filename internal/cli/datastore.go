@@ -27,7 +27,7 @@ func newDatastoreCommand(f *Factory) *cobra.Command {
 		Short: "Run or manage the Calico datastore",
 	}
 	cmd.AddCommand(newServeCommand(f), newCRDsCommand(f))
-	cmd.AddCommand(newMigrateCommand(f), newCertsCommand(f), newSnapshotCommand(f), newDatastoreStatusCommand(f))
+	cmd.AddCommand(newMigrateCommand(f), newCertsCommand(f), newSnapshotCommand(f), newDatastoreStatusCommand(f), newMemberCommand(f))
 	return cmd
 }
 

@@ -141,11 +141,12 @@ func etcdClientConfig(f *Factory, dialTimeout time.Duration) (clientv3.Config, [
 
 // SnapshotRestoreOptions drive `calicoctl datastore snapshot restore FILE`.
 type SnapshotRestoreOptions struct {
-	f            *Factory
-	File         string
-	DataDir      string
-	Name         string
-	ClusterToken string
+	f              *Factory
+	File           string
+	DataDir        string
+	Name           string
+	ClusterToken   string
+	InitialCluster string
 }
 
 func newSnapshotRestoreCommand(f *Factory) *cobra.Command {
@@ -166,17 +167,31 @@ func newSnapshotRestoreCommand(f *Factory) *cobra.Command {
 	cmd.Flags().StringVar(&o.DataDir, "data-dir", "", "new data directory (must not hold a datastore)")
 	cmd.Flags().StringVar(&o.Name, "name", "calico", "member name to serve it with")
 	cmd.Flags().StringVar(&o.ClusterToken, "initial-cluster-token", etcdserver.DefaultClusterToken, "cluster token to serve it with")
+	cmd.Flags().StringVar(&o.InitialCluster, "initial-cluster", "", "the members to grow back to (name=https://ip:2380,...): records --name's peer URL; add the others with `datastore member add`")
 	return cmd
 }
 
 // Run restores.
 func (o *SnapshotRestoreOptions) Run(ctx context.Context) error {
-	n, err := etcdserver.Restore(ctx, etcdserver.RestoreConfig{
+	rc := etcdserver.RestoreConfig{
 		SnapshotPath: o.File, DataDir: o.DataDir, Name: o.Name, ClusterToken: o.ClusterToken,
 		Logger: slog.Default(),
-	})
+	}
+	if o.InitialCluster != "" {
+		u, err := etcdserver.MemberPeerURL(o.InitialCluster, o.Name)
+		if err != nil {
+			return fmt.Errorf("invalid --initial-cluster: %w", err)
+		}
+		rc.PeerURL = u
+	}
+	n, err := etcdserver.Restore(ctx, rc)
 	if err != nil {
 		return err
+	}
+	if rc.PeerURL != nil {
+		fmt.Fprintf(o.f.Streams.Out, "Restored %d keys from %s into %s as member %s (%s).\nServe it with --name %s --initial-cluster %s=%s, then add each other member with `calicoctl datastore member add` and start it with --initial-cluster-state existing.\n",
+			n, o.File, o.DataDir, o.Name, rc.PeerURL, o.Name, o.Name, rc.PeerURL)
+		return nil
 	}
 	fmt.Fprintf(o.f.Streams.Out, "Restored %d keys from %s into %s; serve it with: calicoctl datastore serve --data-dir %s --name %s\n", n, o.File, o.DataDir, o.DataDir, o.Name)
 	return nil

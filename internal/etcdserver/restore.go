@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,7 +30,11 @@ type RestoreConfig struct {
 	// Name and ClusterToken of the restored (single) member.
 	Name         string
 	ClusterToken string
-	Logger       *slog.Logger
+	// PeerURL, when set, is recorded as the member's peer URL, so the
+	// restored member can be served with it and grown back to several
+	// members (default: a loopback URL, fine for a single member).
+	PeerURL *url.URL
+	Logger  *slog.Logger
 }
 
 // Restore loads the latest value of every key in the snapshot into a new
@@ -45,7 +50,7 @@ func Restore(ctx context.Context, cfg RestoreConfig) (int, error) {
 	}
 	srv, err := Start(ctx, Config{
 		DataDir: cfg.DataDir, ListenClient: "127.0.0.1:0", ListenPeer: "127.0.0.1:0",
-		Name: cfg.Name, ClusterToken: cfg.ClusterToken, Logger: cfg.Logger,
+		Name: cfg.Name, ClusterToken: cfg.ClusterToken, Logger: cfg.Logger, recordPeerURL: cfg.PeerURL,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("restore: %w", err)

@@ -62,6 +62,9 @@ type Config struct {
 	ClusterToken string
 	// StartTimeout bounds the wait for readiness; default DefaultStartTimeout.
 	StartTimeout time.Duration
+	// recordPeerURL, set by Restore, is the peer URL recorded for the
+	// member without serving it (the member is served later with it).
+	recordPeerURL *url.URL
 	// UnsafeNoFsync skips fsync on commit. Only for throwaway test servers:
 	// a crash may lose acknowledged writes.
 	UnsafeNoFsync bool
@@ -238,6 +241,9 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
 		}
 		advertisePeer = *own
 	}
+	if cfg.recordPeerURL != nil {
+		advertisePeer = *cfg.recordPeerURL
+	}
 	token := cfg.ClusterToken
 	if token == "" {
 		token = DefaultClusterToken
@@ -266,7 +272,7 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
 	ec.ListenPeerUrls = []url.URL{*peerURL}
 	ec.AdvertisePeerUrls = []url.URL{advertisePeer}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
-	if cfg.InitialCluster != "" {
+	if cfg.InitialCluster != "" && cfg.recordPeerURL == nil {
 		ec.InitialCluster = cfg.InitialCluster
 	}
 	ec.InitialClusterToken = token
