@@ -21,7 +21,7 @@ import (
 // DefaultStartTimeout bounds how long Start waits for the server to be ready.
 const DefaultStartTimeout = 30 * time.Second
 
-// TLS configures client-facing TLS. Peer traffic stays plain (there is one member).
+// TLS configures client-facing or peer TLS.
 type TLS struct {
 	// CertFile and KeyFile are the server's certificate and key (PEM).
 	CertFile string
@@ -39,6 +39,9 @@ type Config struct {
 	// ListenClient is host:port for clients, e.g. "127.0.0.1:2379". Port 0
 	// picks a free port; Endpoints reports the bound address.
 	ListenClient string
+	// AdvertiseClient is host:port that other members and clients are told
+	// to use (needed when ListenClient is 0.0.0.0); default ListenClient.
+	AdvertiseClient string
 	// ListenPeer is host:port for peer traffic; default "127.0.0.1:0".
 	ListenPeer string
 	// Name is the member name; default "calico".
@@ -47,8 +50,21 @@ type Config struct {
 	Logger *slog.Logger
 	// TLS, when set, serves clients over https.
 	TLS *TLS
+	// PeerTLS, when set, secures member-to-member traffic (https peer URLs).
+	PeerTLS *TLS
+	// InitialCluster, when set, lists the members of a new cluster as
+	// "name=peerURL,..."; it must include Name, whose URL is advertised to
+	// the peers. Empty means a single-member cluster.
+	InitialCluster string
+	// ClusterState is "new" (default) or "existing" (joining a running cluster).
+	ClusterState string
+	// ClusterToken tells clusters apart; default DefaultClusterToken.
+	ClusterToken string
 	// StartTimeout bounds the wait for readiness; default DefaultStartTimeout.
 	StartTimeout time.Duration
+	// recordPeerURL, set by Restore, is the peer URL recorded for the
+	// member without serving it (the member is served later with it).
+	recordPeerURL *url.URL
 	// UnsafeNoFsync skips fsync on commit. Only for throwaway test servers:
 	// a crash may lose acknowledged writes.
 	UnsafeNoFsync bool
@@ -79,6 +95,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// itself would wait forever on its database lock.
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkIdentity(cfg.DataDir, ecfg.Name, ecfg.InitialClusterToken); err != nil {
+		lock.release()
 		return nil, err
 	}
 	timeout := cfg.StartTimeout
@@ -119,14 +139,24 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		startErr = err
 	case <-timer.C:
 		startErr = fmt.Errorf("not ready after %s", timeout)
+		if cfg.InitialCluster != "" {
+			startErr = fmt.Errorf("not ready after %s: no quorum (are the other members of the initial cluster running and reachable?)", timeout)
+		}
 	case <-ctx.Done():
 		startErr = ctx.Err()
 	}
 	if startErr != nil {
 		closing.Store(true)
+		if closeUnready(e, 5*time.Second) {
+			lock.release()
+		}
+		return nil, fmt.Errorf("start etcd: %w", startErr)
+	}
+	if err := writeIdentity(cfg.DataDir, ecfg.Name, ecfg.InitialClusterToken); err != nil {
+		closing.Store(true)
 		e.Close()
 		lock.release()
-		return nil, fmt.Errorf("start etcd: %w", startErr)
+		return nil, err
 	}
 	scheme := "http"
 	if cfg.TLS != nil {
@@ -137,6 +167,34 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.endpoints = append(s.endpoints, scheme+"://"+l.Addr().String())
 	}
 	return s, nil
+}
+
+// closeUnready stops a server that never became ready. embed's Close waits
+// for client servers that only start once the server is ready, so it can
+// block for good: bound the wait, then stop the raft loop. It reports
+// whether the server closed fully (if not, its files stay locked until the
+// process exits).
+func closeUnready(e *embed.Etcd, wait time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		e.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(wait):
+	}
+	stopped := make(chan struct{})
+	go func() {
+		e.Server.HardStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(wait):
+	}
+	return false
 }
 
 func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
@@ -164,9 +222,39 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcdserver: client address: %w", err)
 	}
-	peerURL, err := hostURL("http", cfg.ListenPeer)
+	peerScheme := "http"
+	if cfg.PeerTLS != nil {
+		peerScheme = "https"
+	}
+	peerURL, err := hostURL(peerScheme, cfg.ListenPeer)
 	if err != nil {
 		return nil, fmt.Errorf("etcdserver: peer address: %w", err)
+	}
+	advertisePeer := *peerURL
+	if cfg.InitialCluster != "" {
+		own, err := MemberPeerURL(cfg.InitialCluster, cfg.Name)
+		if err != nil {
+			return nil, err
+		}
+		if own.Scheme != peerScheme {
+			return nil, fmt.Errorf("etcdserver: --initial-cluster gives %s for %s but peer traffic is %s", own, cfg.Name, peerScheme)
+		}
+		advertisePeer = *own
+	}
+	if cfg.recordPeerURL != nil {
+		advertisePeer = *cfg.recordPeerURL
+	}
+	token := cfg.ClusterToken
+	if token == "" {
+		token = DefaultClusterToken
+	}
+	state := cfg.ClusterState
+	switch state {
+	case "":
+		state = embed.ClusterStateFlagNew
+	case embed.ClusterStateFlagNew, embed.ClusterStateFlagExisting:
+	default:
+		return nil, fmt.Errorf("etcdserver: cluster state %q: want %q or %q", state, embed.ClusterStateFlagNew, embed.ClusterStateFlagExisting)
 	}
 
 	ec := embed.NewConfig()
@@ -174,9 +262,21 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
 	ec.Dir = cfg.DataDir
 	ec.ListenClientUrls = []url.URL{*clientURL}
 	ec.AdvertiseClientUrls = []url.URL{*clientURL}
+	if cfg.AdvertiseClient != "" {
+		adv, err := hostURL(clientScheme, cfg.AdvertiseClient)
+		if err != nil {
+			return nil, fmt.Errorf("etcdserver: advertised client address: %w", err)
+		}
+		ec.AdvertiseClientUrls = []url.URL{*adv}
+	}
 	ec.ListenPeerUrls = []url.URL{*peerURL}
-	ec.AdvertisePeerUrls = []url.URL{*peerURL}
+	ec.AdvertisePeerUrls = []url.URL{advertisePeer}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
+	if cfg.InitialCluster != "" && cfg.recordPeerURL == nil {
+		ec.InitialCluster = cfg.InitialCluster
+	}
+	ec.InitialClusterToken = token
+	ec.ClusterState = state
 	ec.ListenMetricsUrls = nil
 	// The JSON gateway dials the configured address, which is wrong for
 	// port 0; our clients speak gRPC only.
@@ -189,6 +289,12 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, error) {
 		ec.ClientTLSInfo.KeyFile = cfg.TLS.KeyFile
 		ec.ClientTLSInfo.TrustedCAFile = cfg.TLS.TrustedCAFile
 		ec.ClientTLSInfo.ClientCertAuth = cfg.TLS.ClientCertAuth
+	}
+	if cfg.PeerTLS != nil {
+		ec.PeerTLSInfo.CertFile = cfg.PeerTLS.CertFile
+		ec.PeerTLSInfo.KeyFile = cfg.PeerTLS.KeyFile
+		ec.PeerTLSInfo.TrustedCAFile = cfg.PeerTLS.TrustedCAFile
+		ec.PeerTLSInfo.ClientCertAuth = cfg.PeerTLS.ClientCertAuth
 	}
 	return ec, nil
 }
@@ -218,4 +324,14 @@ func (s *Server) Close() error {
 		s.lock.release()
 	})
 	return nil
+}
+
+// MemberClientURLs returns the client URLs of every member that has
+// published them (members that never started are missing).
+func (s *Server) MemberClientURLs() []string {
+	var out []string
+	for _, m := range s.etcd.Server.Cluster().Members() {
+		out = append(out, m.ClientURLs...)
+	}
+	return out
 }
