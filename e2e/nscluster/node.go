@@ -27,13 +27,14 @@ func (n *Node) StartAgent() {
 	c.t.Helper()
 	n.logf = filepath.Join(c.dir, n.Name+"-agent.log")
 	before := strings.Count(n.AgentLog(), "dataplane in sync")
-	env := append([]string{"NODENAME=" + n.Name, "ETCD_ENDPOINTS=" + c.etcdURL, "DATASTORE_TYPE=etcdv3",
-		"CALICO_NODENAME_FILE=" + filepath.Join(c.dir, n.Name+".nodename"), "IP=autodetect",
+	env := append(append([]string{"NODENAME=" + n.Name}, c.etcdEnv()...),
+		"CALICO_NODENAME_FILE="+filepath.Join(c.dir, n.Name+".nodename"), "IP=autodetect",
 		// Keep the pod MTU file out of the host's /var/lib/calico.
-		"CALICO_MTU_FILE=" + filepath.Join(c.dir, n.Name+".mtu"),
+		"CALICO_MTU_FILE="+filepath.Join(c.dir, n.Name+".mtu"),
 		// Every namespace shares the filesystem: the BGP speaker's restart
 		// marker and status socket are per node.
-		"CALICO_BGP_STATE_DIR=" + n.StateDir()}, n.env...)
+		"CALICO_BGP_STATE_DIR="+n.StateDir())
+	env = append(env, n.env...)
 	n.agent = c.start(n.NS, n.logf, env, "node", "run", "--sync-interval", c.cfg.SyncInterval)
 	c.WaitFor(n.Name+" agent in sync", c.cfg.Agent, func() bool {
 		return strings.Count(n.AgentLog(), "dataplane in sync") > before
@@ -53,8 +54,8 @@ func (n *Node) StateDir() string {
 func (n *Node) NodeStatus(args ...string) (string, error) {
 	c := n.c
 	cmd := exec.Command(c.cfg.Bin, append([]string{"node", "status"}, args...)...)
-	cmd.Env = c.env("ETCD_ENDPOINTS="+c.etcdURL, "DATASTORE_TYPE=etcdv3",
-		"CALICO_BGP_STATUS_SOCKET="+filepath.Join(n.StateDir(), "bgp.sock"))
+	cmd.Env = c.env(append(c.etcdEnv(),
+		"CALICO_BGP_STATUS_SOCKET="+filepath.Join(n.StateDir(), "bgp.sock"))...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -73,7 +74,8 @@ func (n *Node) StopAgent() {
 func (n *Node) cni(command string, p *Pod) (string, error) {
 	c := n.c
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"calico","datastore_type":"etcdv3",`+
-		`"etcd_endpoints":%q,"nodename":%q,"mtu":1400,"ipam":{"type":"calico-ipam"}}`, c.etcdURL, n.Name)
+		`"etcd_endpoints":%q,"etcd_ca_cert_file":%q,"etcd_cert_file":%q,"etcd_key_file":%q,`+
+		`"nodename":%q,"mtu":1400,"ipam":{"type":"calico-ipam"}}`, c.etcdURL, c.pki("ca.crt"), c.pki("client.crt"), c.pki("client.key"), n.Name)
 	cmd := exec.Command("ip", "netns", "exec", n.NS, filepath.Join(c.cfg.CNIDir, "calico"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CNI_COMMAND=" + command, "CNI_CONTAINERID=" + p.ContainerID,
 		"CNI_NETNS=/var/run/netns/" + p.NS, "CNI_IFNAME=eth0", "CNI_PATH=" + c.cfg.CNIDir}

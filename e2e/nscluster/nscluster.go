@@ -126,7 +126,10 @@ func New(t testing.TB, cfg Config) *Cluster {
 	c.Run("ip", "-n", c.hub, "link", "add", "br0", "address", "02:99:00:00:00:01", "type", "bridge")
 	c.Run("ip", "-n", c.hub, "addr", "add", "10.99.0.1/24", "dev", "br0")
 	c.Run("ip", "-n", c.hub, "link", "set", "br0", "up")
-	c.etcdURL = "http://10.99.0.1:2379"
+	// Off loopback the embedded datastore serves TLS and requires client
+	// certificates: every agent, CNI call and CLI of the cluster uses the
+	// client certificate it created (issue 13).
+	c.etcdURL = "https://10.99.0.1:2379"
 	c.start(c.hub, filepath.Join(c.dir, "datastore.log"), nil,
 		"datastore", "serve", "--data-dir", filepath.Join(c.dir, "etcd"), "--listen", "10.99.0.1:2379", "--listen-peer", "127.0.0.1:2380")
 	c.WaitFor("the datastore", cfg.Datastore, func() bool {
@@ -176,6 +179,15 @@ func (c *Cluster) env(extra ...string) []string {
 	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + c.dir}, extra...)
 }
 
+// pki is where the datastore keeps its certificates.
+func (c *Cluster) pki(file string) string { return filepath.Join(c.dir, "etcd", "pki", file) }
+
+// etcdEnv is the datastore settings of an agent or CLI of the cluster.
+func (c *Cluster) etcdEnv() []string {
+	return []string{"ETCD_ENDPOINTS=" + c.etcdURL, "DATASTORE_TYPE=etcdv3",
+		"ETCD_CA_CERT_FILE=" + c.pki("ca.crt"), "ETCD_CERT_FILE=" + c.pki("client.crt"), "ETCD_KEY_FILE=" + c.pki("client.key")}
+}
+
 // start runs calicoctl in a namespace in the background, appending its
 // output to logFile.
 func (c *Cluster) start(ns, logFile string, env []string, args ...string) *exec.Cmd {
@@ -200,7 +212,7 @@ func (c *Cluster) Calicoctl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Command)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", c.hub, c.cfg.Bin}, args...)...)
-	cmd.Env = c.env("ETCD_ENDPOINTS="+c.etcdURL, "DATASTORE_TYPE=etcdv3")
+	cmd.Env = c.env(c.etcdEnv()...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
