@@ -29,6 +29,21 @@ protocol bgp m1 from border { neighbor 10.99.0.11 as 64512; }
 protocol bgp m2 from border { neighbor 10.99.1.12 as 64512; }
 `
 
+// allowLAN lets the LAN behind the core reach every pod (the agents enforce
+// policy, and on etcd a pod's network profile only admits its own
+// network); other traffic passes on to the profiles.
+const allowLAN = `apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: allow-lan}
+spec:
+  selector: all()
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source: {nets: [192.168.100.0/24]}
+  - action: Pass
+`
+
 // BGP end to end on two racks (10.99.0.0/24: m1, w1; 10.99.1.0/24: m2,
 // w2), no encapsulation: first the node-to-node mesh, then seed 004's
 // route reflectors (m1, m2) peering with a core switch, the mesh off. Pods
@@ -38,6 +53,7 @@ protocol bgp m2 from border { neighbor 10.99.1.12 as 64512; }
 // shows the sessions as upstream's does.
 func TestPrivilegedBGPMeshThenRouteReflectors(t *testing.T) {
 	c := NewCluster(t)
+	c.Apply(allowLAN)
 	env := poolEnv("10.244.0.0/16", "Never")
 	core := c.AddRouter("core", 254, 0, 1)
 	lanNS, _ := core.AddLAN("lan", "192.168.100")
@@ -311,6 +327,7 @@ protocol bgp r1b from rack { local as 65002; neighbor 10.99.1.22 as 65002; }
 
 func TestPrivilegedBGPASPerRackWithPassword(t *testing.T) {
 	c := NewCluster(t)
+	c.Apply(allowLAN)
 	secrets := filepath.Join(c.Dir(), "bgp-secrets")
 	if err := os.MkdirAll(filepath.Join(secrets, "bgp-pw"), 0o700); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,8 @@ moddir=/lib/modules/$kver
 # NETLINK_XFRM socket too; a real host autoloads xfrm_user on demand, this
 # initramfs has no modprobe, so it is loaded up front.
 wanted="crc32c_generic ip_tunnel tunnel4 ipip udp_tunnel ip6_udp_tunnel vxlan veth bridge
-  nf_tables nf_conntrack nf_nat nft_ct nft_nat nft_masq nft_chain_nat xfrm_user"
+  nf_tables nf_conntrack nf_nat nft_ct nft_nat nft_masq nft_chain_nat xfrm_user
+  nft_log nft_reject nft_reject_inet nf_reject_ipv4 nf_reject_ipv6"
 
 cache=${VM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calicoctl/vm-$kver}
 stamp=$(cat "$here/build.sh" "$here/init" | sha256sum | cut -c1-16)
@@ -68,7 +69,7 @@ build_base() {
   # Modules in dependency order (depth-first, dependencies first).
   declare -A seen=()
   local order=()
-  path_of() { grep -E "(^|/)$1\.ko(\.xz|\.zst|\.gz)?:" "$moddir/modules.dep" | head -1 | cut -d: -f1; }
+  path_of() { { grep -E "(^|/)$1\.ko(\.xz|\.zst|\.gz)?:" "$moddir/modules.dep" || true; } | head -1 | cut -d: -f1; }
   visit() {
     local rel=$1 name dep
     name=$(basename "$rel"); name=${name%%.ko*}

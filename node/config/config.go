@@ -119,9 +119,10 @@ type Config struct {
 	// (CALICO_BGP_SECRETS_DIR, default /etc/calico/bgp-secrets:
 	// <secret>/<key> files, a mounted Secret) and the namespace of the
 	// Secrets on Kubernetes (POD_NAMESPACE, default kube-system).
-	// Policy is CALICO_POLICY (our addition): "enforce" programs network
-	// policy into nftables; "" or "off" does not (the default while the
-	// policy writer is new).
+	// Policy is CALICO_POLICY (our addition): "enforce" (the default, as
+	// upstream's Felix always enforces) programs network policy into
+	// nftables; "off" does not (a node whose traffic another firewall
+	// owns, or a rollback).
 	Policy string
 
 	BGPStateDir     string
@@ -165,7 +166,9 @@ func FromEnviron(environ []string) (*Config, error) {
 	}
 	c.AdvertiseCluster = get("CALICO_ADVERTISE_CLUSTER_IPS")
 	switch v := strings.ToLower(get("CALICO_POLICY")); v {
-	case "", PolicyOff, PolicyEnforce:
+	case "":
+		c.Policy = PolicyEnforce
+	case PolicyOff, PolicyEnforce:
 		c.Policy = v
 	default:
 		return nil, fmt.Errorf("CALICO_POLICY=%q: must be enforce or off", v)

@@ -155,3 +155,19 @@ func TestResolveNodeName(t *testing.T) {
 		t.Error("no source of a node name accepted")
 	}
 }
+
+func TestPolicyDefaultEnforce(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{{"", PolicyEnforce}, {"off", PolicyOff}, {"ENFORCE", PolicyEnforce}} {
+		env := []string{"NODENAME=n1"}
+		if tc.env != "" {
+			env = append(env, "CALICO_POLICY="+tc.env)
+		}
+		c, err := FromEnviron(env)
+		if err != nil || c.Policy != tc.want {
+			t.Errorf("CALICO_POLICY=%q: %q, %v; want %q", tc.env, c.Policy, err, tc.want)
+		}
+	}
+	if _, err := FromEnviron([]string{"NODENAME=n1", "CALICO_POLICY=maybe"}); err == nil {
+		t.Error("CALICO_POLICY=maybe accepted")
+	}
+}
