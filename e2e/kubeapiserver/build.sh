@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver (default) or kubectl (`build.sh kubectl`) from the Go
-# module proxy and caches it outside the repo, keyed by version. Prints the binary's path on stdout; progress goes to stderr.
+# Builds kube-apiserver (default), kubectl, kubelet, kube-controller-manager or
+# kube-scheduler (`build.sh NAME`) from the Go module proxy and caches it outside
+# the repo, keyed by version. Prints the binary's path on stdout; progress goes to stderr.
 #   KUBE_VERSION   release to build (default v1.34.2; staging modules v0.34.2).
 #                  Another release needs go.mod/go.sum updated to match.
 #   CACHE_DIR      where built binaries are kept (default ${XDG_CACHE_HOME:-$HOME/.cache}/calicoctl)
@@ -13,8 +14,8 @@ CACHE_DIR="${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calicoctl}"
 what="${1:-kube-apiserver}"
 case "$what" in
   kube-apiserver) pkg=. ;;
-  kubectl) pkg=./kubectl ;;
-  *) echo "usage: $0 [kube-apiserver|kubectl]" >&2; exit 2 ;;
+  kubectl|kubelet|kube-controller-manager|kube-scheduler) pkg="./$what" ;;
+  *) echo "usage: $0 [kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler]" >&2; exit 2 ;;
 esac
 out="$CACHE_DIR/$what-$KUBE_VERSION"
 if [ -x "$out" ]; then echo "$out"; exit 0; fi
