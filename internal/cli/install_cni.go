@@ -17,6 +17,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -62,6 +66,14 @@ type InstallCNIOptions struct {
 	// APIServer is the URL written into the kubeconfig (default from
 	// KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT).
 	APIServer string
+	// CNIServiceAccount, when set, is the service account (of this pod's
+	// namespace) the plugin acts as: its token is requested with the
+	// TokenRequest API (lifetime TokenTTL) instead of copying this pod's own
+	// token, so the plugin gets only that account's permissions.
+	CNIServiceAccount string
+	TokenTTL          time.Duration
+	// RequestToken asks for a token of CNIServiceAccount (tests replace it).
+	RequestToken func(ctx context.Context, ttl time.Duration) (token string, expires time.Time, err error)
 	// SkipBinaries leaves the plugin binaries alone (e.g. a --watch sidecar).
 	SkipBinaries bool
 	// Watch keeps running and rewrites the kubeconfig (and the config) when
@@ -70,6 +82,7 @@ type InstallCNIOptions struct {
 	WatchInterval time.Duration
 
 	template string
+	renewAt  time.Time
 }
 
 func newNodeInstallCNICommand(f *Factory) *cobra.Command {
@@ -112,6 +125,8 @@ func installCNICommand(o *InstallCNIOptions) *cobra.Command {
 	fl.StringVar(&o.LogFile, "cni-log-file", DefaultCNILogFile, "the plugin's log file on the host")
 	fl.StringVar(&o.ServiceAccountDir, "service-account-dir", DefaultServiceAccountDir, "the pod's service account token, ca.crt and namespace")
 	fl.StringVar(&o.APIServer, "api-server", "", "API server URL for the plugin (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
+	fl.StringVar(&o.CNIServiceAccount, "cni-service-account", "", "request the plugin's token for this service account of the pod's namespace (CALICO_CNI_SERVICE_ACCOUNT); default: copy the pod's own token")
+	fl.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of a requested token (--watch renews it at two thirds)")
 	fl.BoolVar(&o.SkipBinaries, "skip-binaries", false, "do not install the plugin binaries")
 	fl.BoolVar(&o.Watch, "watch", false, "keep running; rewrite the kubeconfig when the token or CA changes")
 	fl.DurationVar(&o.WatchInterval, "watch-interval", 10*time.Second, "how often --watch checks the token")
@@ -161,7 +176,11 @@ func (o *InstallCNIOptions) Complete(cmd *cobra.Command) error {
 			o.APIServer = "https://" + net.JoinHostPort(host, port)
 		}
 	}
+	from("cni-service-account", &o.CNIServiceAccount, "CALICO_CNI_SERVICE_ACCOUNT")
 	o.template = env("CNI_NETWORK_CONFIG")
+	if o.CNIServiceAccount != "" && o.RequestToken == nil {
+		o.RequestToken = o.tokenRequester()
+	}
 	return nil
 }
 
@@ -180,6 +199,8 @@ func (o *InstallCNIOptions) Validate() error {
 		return fmt.Errorf("--kubeconfig-name %q: want a file name", o.KubeconfigName)
 	case o.MTU < 0 || o.MTU > 65535:
 		return fmt.Errorf("--mtu %d: must be between 0 and 65535", o.MTU)
+	case o.CNIServiceAccount != "" && o.TokenTTL < 10*time.Minute:
+		return fmt.Errorf("--token-ttl %s: the API server's minimum is 10m", o.TokenTTL)
 	case o.Watch && o.WatchInterval <= 0:
 		return fmt.Errorf("--watch-interval must be positive, got %s", o.WatchInterval)
 	}
@@ -203,7 +224,7 @@ func (o *InstallCNIOptions) Run(ctx context.Context) error {
 		}
 		log.Info("installed the CNI plugins", "dir", o.BinDir, "plugins", "calico, calico-ipam")
 	}
-	last, err := o.installConfig()
+	last, err := o.installConfig(ctx)
 	if err != nil {
 		return err
 	}
@@ -226,10 +247,10 @@ func (o *InstallCNIOptions) Run(ctx context.Context) error {
 			continue
 		}
 		_, statErr := os.Stat(o.hostPath(filepath.Join(o.NetDir, o.ConfName)))
-		if sum == last && statErr == nil {
+		if sum == last && statErr == nil && (o.CNIServiceAccount == "" || time.Now().Before(o.renewAt)) {
 			continue
 		}
-		if last, err = o.installConfig(); err != nil {
+		if last, err = o.installConfig(ctx); err != nil {
 			log.Warn("rewriting the CNI configuration", "err", err)
 			continue
 		}
@@ -361,14 +382,23 @@ func (o *InstallCNIOptions) credentialsSum() ([32]byte, error) {
 // installConfig writes the kubeconfig, then the network configuration (so
 // the runtime never sees a config whose kubeconfig is missing). It returns
 // the fingerprint of the credentials it wrote.
-func (o *InstallCNIOptions) installConfig() ([32]byte, error) {
+func (o *InstallCNIOptions) installConfig(ctx context.Context) ([32]byte, error) {
 	sum, err := o.credentialsSum()
 	if err != nil {
 		return sum, fmt.Errorf("service account: %w", err)
 	}
-	token, _ := os.ReadFile(filepath.Join(o.ServiceAccountDir, "token"))
+	own, _ := os.ReadFile(filepath.Join(o.ServiceAccountDir, "token"))
 	ca, _ := os.ReadFile(filepath.Join(o.ServiceAccountDir, "ca.crt"))
-	kc, err := PluginKubeconfig(o.APIServer, ca, strings.TrimSpace(string(token)))
+	token := strings.TrimSpace(string(own))
+	if o.CNIServiceAccount != "" {
+		tok, exp, err := o.RequestToken(ctx, o.TokenTTL)
+		if err != nil {
+			return sum, fmt.Errorf("requesting a token for service account %s: %w", o.CNIServiceAccount, err)
+		}
+		token = tok
+		o.renewAt = exp.Add(-time.Until(exp) / 3)
+	}
+	kc, err := PluginKubeconfig(o.APIServer, ca, token)
 	if err != nil {
 		return sum, err
 	}
@@ -384,6 +414,34 @@ func (o *InstallCNIOptions) installConfig() ([32]byte, error) {
 		return sum, fmt.Errorf("writing the network configuration: %w", err)
 	}
 	return sum, nil
+}
+
+// tokenRequester asks the API server, as this pod, for a token of
+// CNIServiceAccount in the pod's namespace.
+func (o *InstallCNIOptions) tokenRequester() func(ctx context.Context, ttl time.Duration) (string, time.Time, error) {
+	return func(ctx context.Context, ttl time.Duration) (string, time.Time, error) {
+		ns, err := os.ReadFile(filepath.Join(o.ServiceAccountDir, "namespace"))
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		cfg := &rest.Config{
+			Host:            o.APIServer,
+			BearerTokenFile: filepath.Join(o.ServiceAccountDir, "token"),
+			TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(o.ServiceAccountDir, "ca.crt")},
+			Timeout:         30 * time.Second,
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		secs := int64(ttl / time.Second)
+		tr, err := cs.CoreV1().ServiceAccounts(strings.TrimSpace(string(ns))).CreateToken(ctx, o.CNIServiceAccount,
+			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return tr.Status.Token, tr.Status.ExpirationTimestamp.Time, nil
+	}
 }
 
 // PluginKubeconfig is a kubeconfig that authenticates with token and trusts ca.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 type installCNIFixture struct {
 	root, sa, exe string
 	env           map[string]string
+	requestToken  func(context.Context, time.Duration) (string, time.Time, error)
 }
 
 func newInstallCNIFixture(t *testing.T) *installCNIFixture {
@@ -49,9 +51,10 @@ func (fx *installCNIFixture) run(ctx context.Context, t *testing.T, args ...stri
 	t.Helper()
 	var errOut bytes.Buffer
 	o := &InstallCNIOptions{
-		Streams:    IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &errOut},
-		Env:        func(k string) (string, bool) { v, ok := fx.env[k]; return v, ok },
-		Executable: func() (string, error) { return fx.exe, nil },
+		Streams:      IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &errOut},
+		Env:          func(k string) (string, bool) { v, ok := fx.env[k]; return v, ok },
+		Executable:   func() (string, error) { return fx.exe, nil },
+		RequestToken: fx.requestToken,
 	}
 	cmd := installCNICommand(o)
 	cmd.SetArgs(append([]string{"--host-root", fx.root, "--service-account-dir", fx.sa}, args...))
@@ -227,5 +230,43 @@ func TestInstallCNIWatchFollowsTokenRotation(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("watch: %v", err)
+	}
+}
+
+// --cni-service-account puts a requested token in the kubeconfig, and
+// --watch renews it before it expires.
+func TestInstallCNIRequestsTheCNIServiceAccountToken(t *testing.T) {
+	fx := newInstallCNIFixture(t)
+	fx.env["CALICO_CNI_SERVICE_ACCOUNT"] = "calico-cni"
+	var calls int
+	fx.requestToken = func(_ context.Context, ttl time.Duration) (string, time.Time, error) {
+		calls++
+		// A lifetime short enough that the watch renews it at once.
+		return fmt.Sprintf("cni-token-%d", calls), time.Now().Add(30 * time.Millisecond), nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := fx.run(ctx, t, "--watch", "--watch-interval", "20ms", "--skip-binaries")
+		done <- err
+	}()
+	kcPath := filepath.Join(fx.root, "etc/cni/net.d/calico-kubeconfig")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(kcPath)
+		if strings.Contains(string(b), "cni-token-3") {
+			break
+		}
+		if strings.Contains(string(b), "tok-1") {
+			t.Fatalf("the pod's own token was installed:\n%s", b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the token was not renewed:\n%s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
