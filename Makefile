@@ -78,10 +78,12 @@ docs:
 clean:
 	rm -rf $(BIN) dist
 
-## manifests: regenerate manifests/crds.yaml (and the CRD field descriptions) from the Go types
+## manifests: regenerate manifests/crds.yaml (and the CRD field descriptions) from the Go types, and
+## manifests/calico-node.yaml from the Helm chart charts/calico with its default values
 .PHONY: manifests
 manifests:
 	$(GO) run ./cmd/crdgen
+	$(GO) run ./cmd/manifestgen
 
 ## e2e: the multi-node cluster scenarios in network namespaces (root needed)
 .PHONY: e2e demo
