@@ -1,7 +1,9 @@
 // Command ociimage writes an OCI image layout tarball without Docker: one
 // uncompressed layer holding the given files, a config with the entrypoint,
 // and an index annotated with io.containerd.image.name so that
-// `ctr -n k8s.io images import FILE` tags it. Standard library only.
+// `ctr -n k8s.io images import FILE` tags it. Standard library only. With
+// -ldd a dynamically linked file (e.g. the nft CLI the node agent runs) comes
+// with the shared libraries ldd lists.
 //
 //	go run ./cmd/ociimage -o calicoctl.tar -name docker.io/opencalico/calicoctl:dev \
 //	    -file bin/calicoctl:/calicoctl -entrypoint /calicoctl
@@ -18,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"runtime"
 	"sort"
@@ -88,6 +91,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.Var(&entry, "entrypoint", "entrypoint word (repeatable)")
 	fs.Var(&cmd, "cmd", "default argument (repeatable)")
 	fs.Var(&env, "env", "KEY=VALUE (repeatable)")
+	withLibs := fs.Bool("ldd", false, "also add the shared libraries (and loader) each dynamically linked -file needs, as ldd lists them, at their paths on this machine")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -101,6 +105,13 @@ func run(args []string, stderr io.Writer) error {
 			return fmt.Errorf("-file %q: want SRC:/DST", f)
 		}
 		img.Files = append(img.Files, File{Src: src, Dst: dst, Mode: 0o755})
+	}
+	if *withLibs {
+		libs, err := sharedLibs(img.Files)
+		if err != nil {
+			return err
+		}
+		img.Files = append(img.Files, libs...)
 	}
 	w, err := os.Create(*out)
 	if err != nil {
@@ -228,6 +239,48 @@ func buildLayer(files []File) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// sharedLibs lists the libraries the files need (ldd's paths), once each,
+// skipping those already in files. A static binary needs none.
+func sharedLibs(files []File) ([]File, error) {
+	have := map[string]bool{}
+	for _, f := range files {
+		have[path.Clean(f.Dst)] = true
+	}
+	var out []File
+	for _, f := range files {
+		o, err := exec.Command("ldd", f.Src).CombinedOutput()
+		if err != nil {
+			if strings.Contains(string(o), "not a dynamic executable") {
+				continue
+			}
+			return nil, fmt.Errorf("ldd %s: %w: %s", f.Src, err, o)
+		}
+		for _, lib := range parseLDD(string(o)) {
+			if !have[lib] {
+				have[lib] = true
+				out = append(out, File{Src: lib, Dst: lib, Mode: 0o755})
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseLDD returns the absolute paths in ldd's output ("libx.so => /lib/libx.so (0x...)",
+// "/lib64/ld-linux-x86-64.so.2 (0x...)"); the vDSO has none.
+func parseLDD(out string) []string {
+	var libs []string
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if _, after, ok := strings.Cut(line, "=> "); ok {
+			line = after
+		}
+		if p, _, _ := strings.Cut(line, " "); strings.HasPrefix(p, "/") {
+			libs = append(libs, path.Clean(p))
+		}
+	}
+	return libs
 }
 
 func hexDigest(b []byte) string {

@@ -140,3 +140,31 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLDD(t *testing.T) {
+	out := "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibnftables.so.1 => /lib/x86_64-linux-gnu/libnftables.so.1 (0x00007f)\n" +
+		"\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n"
+	got := strings.Join(parseLDD(out), " ")
+	want := "/lib/x86_64-linux-gnu/libnftables.so.1 /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2"
+	if got != want {
+		t.Errorf("parseLDD = %q, want %q", got, want)
+	}
+}
+
+func TestLDDAddsLibrariesOfDynamicFiles(t *testing.T) {
+	sh := "/bin/sh"
+	if _, err := os.Stat(sh); err != nil {
+		t.Skip("no /bin/sh")
+	}
+	libs, err := sharedLibs([]File{{Src: sh, Dst: "/bin/sh"}})
+	if err != nil {
+		t.Skipf("ldd: %v", err)
+	}
+	var libc bool
+	for _, l := range libs {
+		libc = libc || strings.Contains(l.Dst, "libc.so")
+	}
+	if !libc {
+		t.Errorf("libraries of /bin/sh: %v", libs)
+	}
+}
