@@ -81,7 +81,9 @@ func (c *cluster) addNode(t *testing.T, idx int) *node {
 	c.sh(t, "ip", "-n", n.netns, "addr", "add", n.upIP+"/24", "dev", "vethup")
 	c.sh(t, "ip", "-n", n.netns, "link", "set", "vethup", "up")
 	c.sh(t, "ip", "-n", n.netns, "link", "set", "lo", "up")
-	c.sh(t, "ip", "-n", n.netns, "route", "add", c.apiIP+"/32", "via", n.hostIP, "dev", "vethup")
+	// A default route, as on any host: the API server is behind it, and
+	// pods' proxy-ARP gateway (169.254.1.1) needs a route to answer for.
+	c.sh(t, "ip", "-n", n.netns, "route", "add", "default", "via", n.hostIP, "dev", "vethup")
 	c.sh(t, "ip", "route", "add", n.ip+"/32", "via", n.upIP, "dev", hostLink)
 
 	// The mount namespace, held by a sleeping process.
