@@ -85,6 +85,26 @@ manifests:
 	$(GO) run ./cmd/crdgen
 	$(GO) run ./cmd/manifestgen
 
+## node-image: the calico-node image as an OCI image layout tarball, without Docker: /calicoctl and
+## this machine's nft CLI with its libraries (cmd/ociimage -ldd). Load it with
+## `ctr -n k8s.io images import dist/calico-node.tar`.
+NODE_IMAGE ?= ghcr.io/opencalico/calico-node:latest
+.PHONY: node-image
+node-image: build
+	mkdir -p dist
+	$(GO) run ./cmd/ociimage -o dist/calico-node.tar -name $(NODE_IMAGE) -entrypoint /calicoctl \
+	  -file $(BIN)/calicoctl:/calicoctl -file $$(command -v nft):/usr/sbin/nft -ldd
+
+## e2e-k8s: a real two-node Kubernetes cluster (kube-apiserver, controller-manager, scheduler, and per
+## node containerd + kubelet in namespaces) installs manifests/ and runs pods on our CNI (root; needs
+## apt packages containerd runc containernetworking-plugins busybox-static nftables; the Kubernetes
+## binaries are built once from the module proxy and cached)
+.PHONY: e2e-k8s
+e2e-k8s:
+	@test "$$(id -u)" = 0 || { echo "make e2e-k8s needs root: it runs kubelets, containerd, namespaces and cgroups"; exit 1; }
+	for b in kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler; do e2e/kubeapiserver/build.sh $$b >/dev/null; done
+	$(GO) test ./e2e/k8s/ -run '^TestPrivileged' -count=1 -v -timeout 15m
+
 ## e2e: the multi-node cluster scenarios in network namespaces (root needed)
 .PHONY: e2e demo
 e2e:

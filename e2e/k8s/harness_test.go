@@ -27,7 +27,7 @@ import (
 // committed manifest uses, so it is applied unmodified (imagePullPolicy
 // IfNotPresent finds it).
 const (
-	calicoImage   = "ghcr.io/opencalico/calicoctl:latest"
+	calicoImage   = "ghcr.io/opencalico/calico-node:latest"
 	pauseImage    = "docker.io/opencalico/pause:e2e"
 	workloadImage = "docker.io/opencalico/e2e-busybox:e2e"
 )
