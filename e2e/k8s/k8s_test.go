@@ -2,6 +2,8 @@ package k8s
 
 import (
 	"bufio"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -44,6 +46,60 @@ data:
 		return nil
 	})
 	t.Logf("calico-node Ready on both nodes %s after kubectl apply", time.Since(begin).Round(time.Millisecond))
+
+	// The plugin acts as calico-cni, not with the agent's own token.
+	for _, n := range c.nodes {
+		kc, err := os.ReadFile(filepath.Join(n.dir, "root/etc/cni/net.d/calico-kubeconfig"))
+		must(t, err)
+		if sub := tokenSubject(t, string(kc)); sub != "system:serviceaccount:kube-system:calico-cni" {
+			t.Errorf("%s: the CNI kubeconfig's token is for %q", n.name, sub)
+		}
+		for _, f := range []string{"root/opt/cni/bin/calico", "root/opt/cni/bin/calico-ipam", "root/etc/cni/net.d/10-calico.conflist"} {
+			if _, err := os.Stat(filepath.Join(n.dir, f)); err != nil {
+				t.Errorf("%s: %v", n.name, err)
+			}
+		}
+	}
+}
+
+// tokenSubject is the sub claim of the bearer token in a kubeconfig.
+func tokenSubject(t *testing.T, kubeconfig string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(kubeconfig, "token: ")
+	if !ok {
+		t.Fatalf("no token in the CNI kubeconfig")
+	}
+	parts := strings.Split(strings.Fields(after)[0], ".")
+	if len(parts) != 3 {
+		t.Fatalf("the CNI token is not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	must(t, err)
+	var claims struct {
+		Sub string `json:"sub"`
+	}
+	must(t, json.Unmarshal(payload, &claims))
+	return claims.Sub
+}
+
+// checkNoForbidden fails if the agents or the CNI plugins were refused
+// anything by RBAC: the ClusterRoles must cover what they do.
+func (c *cluster) checkNoForbidden(t *testing.T) {
+	t.Helper()
+	out, err := c.kubectl("logs", "-n", "kube-system", "-l", "k8s-app=calico-node", "--all-containers", "--tail=-1", "--prefix")
+	must(t, err)
+	logs := map[string]string{"calico-node pods": out}
+	for _, n := range c.nodes {
+		b, _ := os.ReadFile(filepath.Join(n.dir, "root/var/log/calico/cni/cni.log"))
+		logs["CNI plugin on "+n.name] = string(b)
+	}
+	for what, l := range logs {
+		for _, line := range strings.Split(l, "\n") {
+			if strings.Contains(strings.ToLower(line), "forbidden") {
+				t.Errorf("%s: %s", what, line)
+			}
+		}
+	}
 }
 
 // pod is a test workload: a busybox TCP echo server on port 8080.
@@ -201,6 +257,7 @@ func TestPrivilegedK8sCluster(t *testing.T) {
 			t.Errorf("deleted pod's endpoint still listed:\n%s", out)
 		}
 	})
+	t.Run("RBACSufficient", c.checkNoForbidden)
 	t.Run("RollingRestartKeepsTCP", func(t *testing.T) {
 		c.rollingRestartUnderStream(t, a1, b1)
 	})
