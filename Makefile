@@ -98,6 +98,14 @@ node-image: build
 	$(GO) run ./cmd/ociimage -o dist/calico-node.tar -name $(NODE_IMAGE) -entrypoint /calicoctl \
 	  -file $(BIN)/calicoctl:/calicoctl -file $$(command -v nft):/usr/sbin/nft -ldd
 
+## chart-check: build Helm (v3.19.0, module proxy, cached; ~2.5 min once), lint charts/calico and
+## check that `helm template` renders the same objects as internal/chart (TestHelmTemplateAgrees, which
+## otherwise skips)
+.PHONY: chart-check
+chart-check:
+	$$(e2e/kubeapiserver/build.sh helm) lint charts/calico
+	HELM_BIN=$$(e2e/kubeapiserver/build.sh helm) $(GO) test -count=1 -run TestHelmTemplateAgrees -v ./internal/chart/
+
 ## e2e-k8s: a real two-node Kubernetes cluster (kube-apiserver, controller-manager, scheduler, and per
 ## node containerd + kubelet in namespaces) installs manifests/ and runs pods on our CNI (root; needs
 ## apt packages containerd runc containernetworking-plugins busybox-static nftables; the Kubernetes

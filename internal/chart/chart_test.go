@@ -2,7 +2,10 @@ package chart
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -144,5 +147,74 @@ func TestMergeIsDeep(t *testing.T) {
 	a := got["a"].(map[string]any)
 	if a["x"] != 1 || a["y"] != 3 || got["b"] != 1 {
 		t.Errorf("merge = %v", got)
+	}
+}
+
+// objectsByName keys a rendered manifest's objects by kind/namespace/name.
+func objectsByName(t *testing.T, b []byte) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, d := range docs(t, b) {
+		md, _ := d["metadata"].(map[string]any)
+		key := fmt.Sprintf("%v/%v/%v", d["kind"], md["namespace"], md["name"])
+		if _, dup := out[key]; dup {
+			t.Fatalf("%s rendered twice", key)
+		}
+		out[key] = d
+	}
+	return out
+}
+
+// With a Helm binary (HELM_BIN, or helm built by `e2e/kubeapiserver/build.sh
+// helm`), `helm template` renders the same objects as Render, with the
+// defaults and with values set. Skipped without one.
+func TestHelmTemplateAgrees(t *testing.T) {
+	helm := os.Getenv("HELM_BIN")
+	if helm == "" {
+		out, err := exec.Command("bash", "../../e2e/kubeapiserver/build.sh", "--cached", "helm").Output()
+		if err != nil {
+			t.Skip("no helm: set HELM_BIN or run `e2e/kubeapiserver/build.sh helm` (about 2.5 min)")
+		}
+		helm = strings.TrimSpace(string(out))
+	}
+	for _, set := range [][]string{nil, {"ipPool.encapsulation=IPIPCrossSubnet", "ipPool.cidr=10.244.0.0/16", "namespace=calico-system", "cni.mtu=1400"}} {
+		args := []string{"template", "calico", chartDir}
+		values := Values{}
+		for _, kv := range set {
+			args = append(args, "--set", kv)
+			k, v, _ := strings.Cut(kv, "=")
+			m := values
+			parts := strings.Split(k, ".")
+			for _, p := range parts[:len(parts)-1] {
+				if _, ok := m[p]; !ok {
+					m[p] = map[string]any{}
+				}
+				m = m[p].(map[string]any)
+			}
+			var typed any = v
+			if err := yaml.Unmarshal([]byte(v), &typed); err != nil {
+				typed = v
+			}
+			m[parts[len(parts)-1]] = typed
+		}
+		want, err := exec.Command(helm, args...).Output()
+		if err != nil {
+			t.Fatalf("helm %v: %v", args, err)
+		}
+		got, err := Render(os.DirFS(chartDir), values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, w := objectsByName(t, got), objectsByName(t, want)
+		if len(g) != len(w) {
+			t.Errorf("--set %v: %d objects, helm renders %d", set, len(g), len(w))
+		}
+		for k, obj := range w {
+			if !reflect.DeepEqual(g[k], obj) {
+				a, _ := yaml.Marshal(g[k])
+				b, _ := yaml.Marshal(obj)
+				t.Errorf("--set %v: %s differs:\nours:\n%s\nhelm:\n%s", set, k, a, b)
+			}
+		}
 	}
 }
