@@ -14,13 +14,22 @@ import (
 	"time"
 )
 
-// install applies the committed manifests as a user would, plus the
-// ConfigMap that points in-cluster clients at the API server directly (no
-// kube-proxy runs here), and waits until calico-node is Ready on both nodes.
+// install applies the committed manifests as a user would (plus the
+// kubernetes-services-endpoint ConfigMap) and waits until calico-node is
+// Ready on both nodes.
 func (c *cluster) install(t *testing.T) {
 	t.Helper()
 	begin := time.Now()
 	c.mustKubectl(t, "apply", "--server-side", "-f", filepath.Join(c.moduleRoot, "manifests/crds.yaml"))
+	c.applyServicesEndpoint(t)
+	c.mustKubectl(t, "apply", "-f", filepath.Join(c.moduleRoot, "manifests/calico-node.yaml"))
+	c.waitCalicoNodeReady(t, begin, "kubectl apply")
+}
+
+// applyServicesEndpoint creates the ConfigMap that points in-cluster clients
+// at the API server itself: no kube-proxy runs here.
+func (c *cluster) applyServicesEndpoint(t *testing.T) {
+	t.Helper()
 	cm := filepath.Join(c.dir, "kubernetes-services-endpoint.yaml")
 	host, port, _ := strings.Cut(strings.TrimPrefix(c.api.URL, "https://"), ":")
 	must(t, os.WriteFile(cm, []byte(fmt.Sprintf(`apiVersion: v1
@@ -33,7 +42,12 @@ data:
   KUBERNETES_SERVICE_PORT: %q
 `, host, port)), 0o644))
 	c.mustKubectl(t, "apply", "-f", cm)
-	c.mustKubectl(t, "apply", "-f", filepath.Join(c.moduleRoot, "manifests/calico-node.yaml"))
+}
+
+// waitCalicoNodeReady waits for calico-node Ready (its readiness probe) on
+// both nodes, then checks what install-cni left on each node.
+func (c *cluster) waitCalicoNodeReady(t *testing.T, begin time.Time, how string) {
+	t.Helper()
 	waitFor(t, "calico-node Ready on both nodes", 3*time.Minute, func() error {
 		out, err := c.kubectl("get", "pods", "-n", "kube-system", "-l", "k8s-app=calico-node", "-o",
 			`jsonpath={range .items[*]}{.spec.nodeName} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
@@ -45,7 +59,7 @@ data:
 		}
 		return nil
 	})
-	t.Logf("calico-node Ready on both nodes %s after kubectl apply", time.Since(begin).Round(time.Millisecond))
+	t.Logf("calico-node Ready on both nodes %s after %s", time.Since(begin).Round(time.Millisecond), how)
 
 	// The plugin acts as calico-cni, not with the agent's own token.
 	for _, n := range c.nodes {
@@ -365,4 +379,70 @@ func (c *cluster) rollingRestartUnderStream(t *testing.T, from, to *pod) {
 	}
 	t.Logf("rolling restart of calico-node on both nodes took %s; %d lines echoed on one connection, none lost, slowest echo %s",
 		rolled.Round(time.Millisecond), got, maxRTT.Round(time.Millisecond))
+}
+
+// TestPrivilegedK8sHelm installs the chart with `helm install` and values
+// other than the defaults: a pool without encapsulation (the two nodes share
+// eth0's subnet; routes between them are learned over BGP or written
+// directly), addresses from the nodes' InternalIP. Pods on the two nodes
+// reach each other without VXLAN; `helm uninstall` removes calico-node.
+// Skipped unless Helm was built (make chart-check) or HELM_BIN is set.
+func TestPrivilegedK8sHelm(t *testing.T) {
+	helm := os.Getenv("HELM_BIN")
+	if helm == "" {
+		out, err := exec.Command("bash", "../kubeapiserver/build.sh", "--cached", "helm").Output()
+		if err != nil {
+			t.Skip("no helm: run `make chart-check` once (builds and caches Helm) or set HELM_BIN")
+		}
+		helm = strings.TrimSpace(string(out))
+	}
+	begin := time.Now()
+	c := newCluster(t)
+	c.applyServicesEndpoint(t)
+	installed := time.Now()
+	out, err := run(helm, "install", "calico", filepath.Join(c.moduleRoot, "charts/calico"), "--namespace", "kube-system",
+		"--kubeconfig", c.api.Kubeconfig, "--set", "ipPool.encapsulation=None", "--set", "ipPool.cidr=10.244.0.0/16",
+		"--set", "ipAutodetectionMethod=kubernetes-internal-ip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("helm install:\n%s", out)
+	c.waitCalicoNodeReady(t, installed, "helm install")
+
+	a := &pod{name: "a", node: "node-1"}
+	b := &pod{name: "b", node: "node-2"}
+	c.createPod(t, a)
+	c.createPod(t, b)
+	c.waitRunning(t, a, b)
+	pool := netip.MustParsePrefix("10.244.0.0/16")
+	for _, p := range []*pod{a, b} {
+		if !pool.Contains(netip.MustParseAddr(p.ip)) {
+			t.Errorf("pod %s got %s, outside the chart's pool %s", p.name, p.ip, pool)
+		}
+	}
+	c.ping(t, a, b)
+	c.tcpEcho(t, b, a)
+	routes, _ := run("ip", "-n", c.nodes[0].netns, "route")
+	t.Logf("node-1 routes:\n%s", routes)
+	if strings.Contains(routes, "vxlan.calico") {
+		t.Errorf("a pool without encapsulation routed through VXLAN:\n%s", routes)
+	}
+	if !strings.Contains(routes, "via "+c.nodes[1].ip+" dev eth0") {
+		t.Errorf("no direct route to node-2's block via %s:\n%s", c.nodes[1].ip, routes)
+	}
+	c.checkNoForbidden(t)
+
+	if out, err := run(helm, "uninstall", "calico", "--namespace", "kube-system", "--kubeconfig", c.api.Kubeconfig); err != nil {
+		t.Fatal(err)
+	} else {
+		t.Logf("helm uninstall: %s", strings.TrimSpace(out))
+	}
+	waitFor(t, "calico-node gone", 60*time.Second, func() error {
+		out, err := c.kubectl("get", "ds,pods", "-n", "kube-system", "-l", "k8s-app=calico-node", "-o", "name")
+		if err != nil || strings.TrimSpace(out) != "" {
+			return fmt.Errorf("%v %q", err, out)
+		}
+		return nil
+	})
+	t.Logf("whole test %s", time.Since(begin).Round(time.Millisecond))
 }
