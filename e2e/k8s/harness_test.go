@@ -28,6 +28,7 @@ import (
 // IfNotPresent finds it).
 const (
 	calicoImage   = "ghcr.io/opencalico/calico-node:latest"
+	cliImage      = "ghcr.io/opencalico/calicoctl:latest" // manifests/calicoctl.yaml
 	pauseImage    = "docker.io/opencalico/pause:e2e"
 	workloadImage = "docker.io/opencalico/e2e-busybox:e2e"
 )
@@ -186,6 +187,7 @@ func (c *cluster) buildArtifacts(t *testing.T) {
 	for _, img := range []struct{ name, file string }{
 		{calicoImage, "-file=" + c.calicoctl + ":/calicoctl"},
 		{pauseImage, "-file=" + c.calicoctl + ":/calicoctl"},
+		{cliImage, "-file=" + c.calicoctl + ":/calicoctl"},
 		{workloadImage, "-file=/usr/bin/busybox:/bin/busybox"},
 	} {
 		tar := filepath.Join(c.dir, strings.NewReplacer("/", "_", ":", "_").Replace(img.name)+".tar")
@@ -199,6 +201,8 @@ func (c *cluster) buildArtifacts(t *testing.T) {
 				t.Skip("needs the nft CLI to put in the node image (apt-get install nftables)")
 			}
 			args = append(args, "-entrypoint", "/calicoctl", "-file", nft+":/usr/sbin/nft", "-ldd")
+		case cliImage:
+			args = append(args, "-entrypoint", "/calicoctl")
 		case pauseImage:
 			args = append(args, "-entrypoint", "/calicoctl", "-cmd", "pause")
 		case workloadImage:
@@ -210,7 +214,7 @@ func (c *cluster) buildArtifacts(t *testing.T) {
 		c.sh(t, imgTool, args...)
 		c.images = append(c.images, tar)
 	}
-	t.Logf("built calicoctl and 3 images in %s", time.Since(begin).Round(time.Millisecond))
+	t.Logf("built calicoctl and 4 images in %s", time.Since(begin).Round(time.Millisecond))
 }
 
 // createHostDirs creates the mount points of the per-node directories that

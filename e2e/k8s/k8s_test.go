@@ -272,6 +272,20 @@ func TestPrivilegedK8sCluster(t *testing.T) {
 		}
 	})
 	t.Run("RBACSufficient", c.checkNoForbidden)
+	t.Run("InClusterCalicoctl", func(t *testing.T) {
+		// manifests/calicoctl.yaml as documented: kubectl exec into the pod.
+		c.mustKubectl(t, "apply", "-f", filepath.Join(c.moduleRoot, "manifests/calicoctl.yaml"))
+		c.mustKubectl(t, "wait", "-n", "kube-system", "pod/calicoctl", "--for=condition=Ready", "--timeout=60s")
+		out := c.mustKubectl(t, "exec", "-n", "kube-system", "calicoctl", "--", "/calicoctl", "get", "wep", "-A")
+		if !strings.Contains(out, a1.ip+"/32") || !strings.Contains(out, b1.ip+"/32") {
+			t.Errorf("in-cluster calicoctl get wep -A:\n%s", out)
+		}
+		out = c.mustKubectl(t, "exec", "-n", "kube-system", "calicoctl", "--", "/calicoctl", "ipam", "show")
+		if !strings.Contains(out, "192.168.0.0/16") {
+			t.Errorf("in-cluster calicoctl ipam show:\n%s", out)
+		}
+		t.Logf("kubectl exec calicoctl -- /calicoctl ipam show:\n%s", out)
+	})
 	t.Run("RollingRestartKeepsTCP", func(t *testing.T) {
 		c.rollingRestartUnderStream(t, a1, b1)
 	})

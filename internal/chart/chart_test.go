@@ -6,12 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/opencalico/calicoctl/internal/crds"
 )
 
 const chartDir = "../../charts/calico"
@@ -215,6 +219,55 @@ func TestHelmTemplateAgrees(t *testing.T) {
 				b, _ := yaml.Marshal(obj)
 				t.Errorf("--set %v: %s differs:\nours:\n%s\nhelm:\n%s", set, k, a, b)
 			}
+		}
+	}
+}
+
+// calico-node's ClusterRole names every Calico CRD (the agent reads them
+// all), no role uses a wildcard, and the CNI plugin's role touches only
+// what wiring a pod needs.
+func TestRBACCoversTheCRDs(t *testing.T) {
+	out, err := Render(os.DirFS(chartDir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plurals []string
+	for _, d := range crds.Defs() {
+		plurals = append(plurals, d.Plural)
+	}
+	roles := map[string][]rbacv1.PolicyRule{}
+	for _, d := range strings.Split(string(out), "\n---\n") {
+		if !strings.Contains("\n"+d+"\n", "\nkind: ClusterRole\n") {
+			continue
+		}
+		var r rbacv1.ClusterRole
+		if err := yaml.UnmarshalStrict([]byte(d), &r); err != nil {
+			t.Fatal(err)
+		}
+		roles[r.Name] = r.Rules
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") || slices.Contains(rule.APIGroups, "*") {
+				t.Errorf("ClusterRole %s: wildcard in %+v", r.Name, rule)
+			}
+		}
+	}
+	calicoResources := func(role string) []string {
+		var res []string
+		for _, rule := range roles[role] {
+			if slices.Equal(rule.APIGroups, []string{crds.Group}) {
+				res = append(res, rule.Resources...)
+			}
+		}
+		slices.Sort(res)
+		return slices.Compact(res)
+	}
+	if got := calicoResources("calico-node"); !slices.Equal(got, plurals) {
+		t.Errorf("calico-node's Calico resources = %v\nwant every CRD %v", got, plurals)
+	}
+	allowed := []string{"blockaffinities", "clusterinformations", "ipamblocks", "ipamconfigs", "ipamhandles", "ippools", "ipreservations"}
+	for _, r := range calicoResources("calico-cni") {
+		if !slices.Contains(allowed, r) {
+			t.Errorf("calico-cni may touch %s, which wiring a pod does not need", r)
 		}
 	}
 }
