@@ -32,6 +32,15 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
       go build -trimpath -ldflags "$ldflags" -o /out/calicoctl ./cmd/calicoctl
 
+# The node image (`docker build --target node -t ghcr.io/opencalico/calico-node .`): the agent
+# programs NAT and network policy with the nft CLI, so it carries nftables. manifests/calico-node.yaml
+# runs it. `make node-image` writes the same content as an OCI tarball without Docker.
+FROM debian:bookworm-slim AS node
+RUN apt-get update && apt-get install -y --no-install-recommends nftables && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/calicoctl /calicoctl
+ENTRYPOINT ["/calicoctl"]
+
+# The default target: the CLI image, one static binary.
 FROM scratch
 # CA roots for API servers and etcd endpoints with publicly signed certificates
 # (in-cluster access uses the service account's CA instead).

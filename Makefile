@@ -39,6 +39,9 @@ kube-apiserver:
 test: export KUBE_APISERVER_BIN = $(shell e2e/kubeapiserver/build.sh)
 test: export KUBECTL_BIN = $(shell e2e/kubeapiserver/build.sh kubectl)
 test: kube-apiserver
+	@# As root, e2e/k8s runs a real cluster: build its Kubernetes binaries first (cached) rather
+	@# than inside the test while other packages run.
+	@if [ "$$(id -u)" = 0 ]; then for b in kubelet kube-controller-manager kube-scheduler; do e2e/kubeapiserver/build.sh $$b >/dev/null; done; fi
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
@@ -78,10 +81,40 @@ docs:
 clean:
 	rm -rf $(BIN) dist
 
-## manifests: regenerate manifests/crds.yaml (and the CRD field descriptions) from the Go types
+## manifests: regenerate manifests/crds.yaml (and the CRD field descriptions) from the Go types, and
+## manifests/calico-node.yaml from the Helm chart charts/calico with its default values
 .PHONY: manifests
 manifests:
 	$(GO) run ./cmd/crdgen
+	$(GO) run ./cmd/manifestgen
+
+## node-image: the calico-node image as an OCI image layout tarball, without Docker: /calicoctl and
+## this machine's nft CLI with its libraries (cmd/ociimage -ldd). Load it with
+## `ctr -n k8s.io images import dist/calico-node.tar`.
+NODE_IMAGE ?= ghcr.io/opencalico/calico-node:latest
+.PHONY: node-image
+node-image: build
+	mkdir -p dist
+	$(GO) run ./cmd/ociimage -o dist/calico-node.tar -name $(NODE_IMAGE) -entrypoint /calicoctl \
+	  -file $(BIN)/calicoctl:/calicoctl -file $$(command -v nft):/usr/sbin/nft -ldd
+
+## chart-check: build Helm (v3.19.0, module proxy, cached; ~2.5 min once), lint charts/calico and
+## check that `helm template` renders the same objects as internal/chart (TestHelmTemplateAgrees, which
+## otherwise skips)
+.PHONY: chart-check
+chart-check:
+	$$(e2e/kubeapiserver/build.sh helm) lint charts/calico
+	HELM_BIN=$$(e2e/kubeapiserver/build.sh helm) $(GO) test -count=1 -run TestHelmTemplateAgrees -v ./internal/chart/
+
+## e2e-k8s: a real two-node Kubernetes cluster (kube-apiserver, controller-manager, scheduler, and per
+## node containerd + kubelet in namespaces) installs manifests/ and runs pods on our CNI (root; needs
+## apt packages containerd runc containernetworking-plugins busybox-static nftables; the Kubernetes
+## binaries are built once from the module proxy and cached)
+.PHONY: e2e-k8s
+e2e-k8s:
+	@test "$$(id -u)" = 0 || { echo "make e2e-k8s needs root: it runs kubelets, containerd, namespaces and cgroups"; exit 1; }
+	for b in kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler; do e2e/kubeapiserver/build.sh $$b >/dev/null; done
+	$(GO) test ./e2e/k8s/ -run '^TestPrivileged' -count=1 -v -timeout 15m
 
 ## e2e: the multi-node cluster scenarios in network namespaces (root needed)
 .PHONY: e2e demo

@@ -48,7 +48,11 @@ func run(args []string) error {
 	if err := writeFile(filepath.Join(*root, "internal/crds/zz_generated_docs.go"), src); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(*root, *out), manifest)
+	if err := writeFile(filepath.Join(*root, *out), manifest); err != nil {
+		return err
+	}
+	// The Helm chart installs the same CRDs from its crds/ directory.
+	return writeFile(filepath.Join(*root, "charts/calico/crds/crds.yaml"), manifest)
 }
 
 func writeFile(path string, data []byte) error {

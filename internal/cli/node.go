@@ -30,7 +30,7 @@ func newNodeCommand(f *Factory) *cobra.Command {
 		Use:   "node",
 		Short: "Run and manage the Calico node agent",
 	}
-	cmd.AddCommand(newNodeRunCommand(f), newNodeCheckSystemCommand(f), newNodeDiagsCommand(f), newNodeStatusCommand(f))
+	cmd.AddCommand(newNodeRunCommand(f), newNodeInstallCNICommand(f), newNodeCheckSystemCommand(f), newNodeDiagsCommand(f), newNodeStatusCommand(f))
 	return cmd
 }
 

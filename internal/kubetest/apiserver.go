@@ -54,6 +54,15 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logf receives progress messages; default slog.Info.
 	Logf func(format string, args ...any)
+	// Address is the IP the API server binds, advertises and has in its
+	// serving certificate; default 127.0.0.1. Kubelets in other network
+	// namespaces need an address they can route to.
+	Address string
+	// Cluster configures the server for real nodes: Node and RBAC
+	// authorization, the NodeRestriction and ServiceAccount admission
+	// plugins, and kubelets reached at their InternalIP. Without it the
+	// server is kubelet-less (RBAC only, no ServiceAccount admission).
+	Cluster bool
 	// ExtraArgs are appended to kube-apiserver's command line (a repeated
 	// flag overrides the harness's value).
 	ExtraArgs []string
@@ -75,6 +84,9 @@ type APIServer struct {
 	LogFile string
 	// EtcdEndpoints are the in-process etcd's client URLs.
 	EtcdEndpoints []string
+	// SAKeyFile is the service-account signing key (PEM), for a
+	// controller-manager.
+	SAKeyFile string
 	// StartupTime is how long New took, binary lookup excluded.
 	StartupTime time.Duration
 
@@ -121,7 +133,11 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 		}
 		s.Dir, s.removeDir = dir, true
 	}
-	if err := s.start(ctx, bin, cfg.ExtraArgs); err != nil {
+	addr := net.ParseIP(cmpOr(cfg.Address, "127.0.0.1"))
+	if addr == nil {
+		return nil, fmt.Errorf("kubetest: Address %q is not an IP", cfg.Address)
+	}
+	if err := s.start(ctx, bin, addr, cfg.Cluster, cfg.ExtraArgs); err != nil {
 		err = fmt.Errorf("kubetest: %w", err)
 		if s.proc != nil {
 			err = fmt.Errorf("%w\n--- %s (last 40 lines) ---\n%s", err, s.LogFile, s.LogTail(40))
@@ -132,12 +148,12 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 	return s, nil
 }
 
-func (s *APIServer) start(ctx context.Context, bin string, extra []string) error {
+func (s *APIServer) start(ctx context.Context, bin string, addr net.IP, cluster bool, extra []string) error {
 	var err error
-	if s.pki, err = newPKI(s.Dir); err != nil {
+	if s.pki, err = newPKI(s.Dir, addr); err != nil {
 		return err
 	}
-	s.CAData, s.CAFile = s.pki.caPEM, s.pki.caFile
+	s.CAData, s.CAFile, s.SAKeyFile = s.pki.caPEM, s.pki.caFile, s.pki.saKeyFile
 
 	if s.etcdLog, err = os.Create(filepath.Join(s.Dir, "etcd.log")); err != nil {
 		return fmt.Errorf("etcd log: %w", err)
@@ -179,14 +195,16 @@ func (s *APIServer) start(ctx context.Context, bin string, extra []string) error
 		certDir:       filepath.Join(s.Dir, "certs"),
 		tokenFile:     tokenFile,
 		webhookConfig: webhookConfig,
+		address:       addr.String(),
+		cluster:       cluster,
 		extra:         extra,
 	}
 	// A free port can be taken between probing and binding; try again then.
 	for attempt := 1; ; attempt++ {
-		if flags.port, err = freePort(); err != nil {
+		if flags.port, err = freePort(addr.String()); err != nil {
 			return err
 		}
-		s.URL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(flags.port))
+		s.URL = "https://" + net.JoinHostPort(addr.String(), strconv.Itoa(flags.port))
 		if s.proc, err = startProcess(bin, apiserverArgs(flags), s.LogFile); err != nil {
 			return err
 		}
@@ -236,14 +254,17 @@ type serverFlags struct {
 	certDir       string
 	tokenFile     string
 	webhookConfig string
+	address       string // default 127.0.0.1
+	cluster       bool
 	extra         []string
 }
 
 // apiserverArgs is kube-apiserver's command line.
 func apiserverArgs(f serverFlags) []string {
+	addr := cmpOr(f.address, "127.0.0.1")
 	args := []string{
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + addr,
+		"--advertise-address=" + addr,
 		"--secure-port=" + strconv.Itoa(f.port),
 		"--etcd-servers=" + strings.Join(f.etcd, ","),
 		"--cert-dir=" + f.certDir,
@@ -252,25 +273,30 @@ func apiserverArgs(f serverFlags) []string {
 		"--token-auth-file=" + f.tokenFile,
 		"--authentication-token-webhook-config-file=" + f.webhookConfig,
 		"--authentication-token-webhook-version=v1",
-		"--authorization-mode=RBAC",
+		"--authorization-mode=" + map[bool]string{false: "RBAC", true: "Node,RBAC"}[f.cluster],
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + f.pki.saPubFile,
 		"--service-account-signing-key-file=" + f.pki.saKeyFile,
 		"--service-cluster-ip-range=" + ServiceClusterIPRange,
-		// No controller-manager runs, so nothing would create the default
-		// service accounts or their tokens that this plugin insists on.
-		"--disable-admission-plugins=ServiceAccount",
 		// The kubernetes Service's endpoints may not be a loopback address.
 		"--endpoint-reconciler-type=none",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 		"--allow-privileged=true",
 	}
+	if f.cluster {
+		args = append(args, "--enable-admission-plugins=NodeRestriction",
+			"--kubelet-preferred-address-types=InternalIP")
+	} else {
+		// No controller-manager runs, so nothing would create the default
+		// service accounts or their tokens that this plugin insists on.
+		args = append(args, "--disable-admission-plugins=ServiceAccount")
+	}
 	return append(args, f.extra...)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(addr string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("free port: %w", err)
 	}
@@ -419,4 +445,12 @@ func (s *APIServer) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// cmpOr returns s, or def when s is empty.
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

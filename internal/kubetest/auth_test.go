@@ -166,4 +166,19 @@ func TestAPIServerArgs(t *testing.T) {
 	if args[len(args)-1] != "--v=4" {
 		t.Errorf("extra args must come last (to override), got %v", args)
 	}
+
+	// For real nodes: Node authorization, NodeRestriction, service accounts.
+	args = apiserverArgs(serverFlags{port: 6443, pki: &pki{}, address: "10.77.255.1", cluster: true})
+	for _, want := range []string{"--bind-address=10.77.255.1", "--advertise-address=10.77.255.1",
+		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+		"--kubelet-preferred-address-types=InternalIP"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("cluster mode: missing %s in %v", want, args)
+		}
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "--disable-admission-plugins") {
+			t.Errorf("cluster mode disables %s", a)
+		}
+	}
 }

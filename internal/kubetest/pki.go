@@ -32,7 +32,7 @@ type pki struct {
 }
 
 // newPKI writes the key material into dir.
-func newPKI(dir string) (*pki, error) {
+func newPKI(dir string, extraIPs ...net.IP) (*pki, error) {
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -63,6 +63,11 @@ func newPKI(dir string) (*pki, error) {
 		saKeyFile:  filepath.Join(dir, "sa.key"),
 		saPubFile:  filepath.Join(dir, "sa.pub"),
 		servingIPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	for _, ip := range extraIPs {
+		if !ip.IsLoopback() {
+			p.servingIPs = append(p.servingIPs, ip)
+		}
 	}
 	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 

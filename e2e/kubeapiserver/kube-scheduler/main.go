@@ -1,0 +1,14 @@
+// Command kube-scheduler is the upstream scheduler, built from the Go module
+// proxy for the real-cluster e2e (e2e/k8s). See ../build.sh.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+)
+
+func main() {
+	os.Exit(cli.Run(app.NewSchedulerCommand()))
+}
