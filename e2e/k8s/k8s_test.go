@@ -121,6 +121,7 @@ type pod struct {
 	name, node string
 	ip         string
 	annotation string
+	labels     string // "k: v" lines' content, e.g. "app: web"
 }
 
 func (c *cluster) createPod(t *testing.T, p *pod) {
@@ -128,6 +129,9 @@ func (c *cluster) createPod(t *testing.T, p *pod) {
 	ann := ""
 	if p.annotation != "" {
 		ann = "\n  annotations:\n    " + p.annotation
+	}
+	if p.labels != "" {
+		ann += "\n  labels:\n    " + p.labels
 	}
 	file := filepath.Join(c.dir, p.name+".yaml")
 	must(t, os.WriteFile(file, []byte(fmt.Sprintf(`apiVersion: v1
@@ -206,9 +210,9 @@ func TestPrivilegedK8sCluster(t *testing.T) {
 	c.install(t)
 
 	pool := netip.MustParsePrefix("192.168.0.0/16") // the manifest's default pool
-	a1 := &pod{name: "a1", node: "node-1"}
+	a1 := &pod{name: "a1", node: "node-1", labels: "role: fe"}
 	a2 := &pod{name: "a2", node: "node-1"}
-	b1 := &pod{name: "b1", node: "node-2"}
+	b1 := &pod{name: "b1", node: "node-2", labels: "app: web"}
 	t.Run("PodsGetAddresses", func(t *testing.T) {
 		for _, p := range []*pod{a1, a2, b1} {
 			c.createPod(t, p)
@@ -237,6 +241,9 @@ func TestPrivilegedK8sCluster(t *testing.T) {
 		c.ping(t, b1, a1)
 		c.tcpEcho(t, a1, b1)
 		c.tcpEcho(t, b1, a2)
+	})
+	t.Run("KubernetesNetworkPolicy", func(t *testing.T) {
+		c.networkPolicy(t, a1, a2, b1)
 	})
 	t.Run("FixedIPAnnotation", func(t *testing.T) {
 		fixed := &pod{name: "fixed", node: "node-2", annotation: `cni.projectcalico.org/ipAddrs: '["192.168.250.7"]'`}
@@ -459,4 +466,49 @@ func TestPrivilegedK8sHelm(t *testing.T) {
 		return nil
 	})
 	t.Logf("whole test %s", time.Since(begin).Round(time.Millisecond))
+}
+
+// tcpBlocked waits until from can no longer reach to's echo server.
+func (c *cluster) tcpBlocked(t *testing.T, from, to *pod) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("TCP %s -> %s:8080 blocked", from.name, to.name), 30*time.Second, func() error {
+		out, err := c.exec(from, "/bin/busybox", "sh", "-c", "echo hello-"+from.name+" | /bin/busybox nc -w 2 "+to.ip+" 8080")
+		if err == nil && strings.Contains(out, "hello-"+from.name) {
+			return fmt.Errorf("still connects")
+		}
+		return nil
+	})
+}
+
+// networkPolicy: a Kubernetes NetworkPolicy admitting only role=fe pods to
+// app=web on TCP 8080, enforced by the agents of both nodes (policy is on
+// by default): fe (other node) gets through, an unlabelled pod does not,
+// nor does a ping; deleting the policy opens the pod again.
+func (c *cluster) networkPolicy(t *testing.T, fe, other, web *pod) {
+	file := filepath.Join(c.dir, "knp.yaml")
+	must(t, os.WriteFile(file, []byte(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-fe, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {role: fe}}
+    ports:
+    - {protocol: TCP, port: 8080}
+`), 0o644))
+	c.mustKubectl(t, "apply", "-f", file)
+	c.tcpBlocked(t, other, web)
+	c.tcpEcho(t, fe, web)
+	if _, err := c.exec(fe, "/bin/busybox", "ping", "-c", "1", "-W", "2", web.ip); err == nil {
+		t.Errorf("ping %s -> %s passed; the policy admits TCP 8080 only", fe.name, web.name)
+	}
+	out, err := c.calicoctlCmd("get", "networkpolicy", "-n", "default")
+	must(t, err)
+	if !strings.Contains(out, "knp.default.web-from-fe") {
+		t.Errorf("calicoctl get networkpolicy lacks the Kubernetes policy:\n%s", out)
+	}
+	c.mustKubectl(t, "delete", "-f", file)
+	c.tcpEcho(t, other, web)
 }
