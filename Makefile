@@ -38,6 +38,8 @@ kube-apiserver:
 ## kube-apiserver, CLI e2e)
 test: export KUBE_APISERVER_BIN = $(shell e2e/kubeapiserver/build.sh)
 test: export KUBECTL_BIN = $(shell e2e/kubeapiserver/build.sh kubectl)
+## (Helm v4, cached like the API server: the chart's render check and the cluster's helm install)
+test: export HELM_BIN = $(shell e2e/kubeapiserver/build.sh helm)
 test: kube-apiserver
 	@# As root, e2e/k8s runs a real cluster: build its Kubernetes binaries first (cached) rather
 	@# than inside the test while other packages run.
@@ -98,7 +100,7 @@ node-image: build
 	$(GO) run ./cmd/ociimage -o dist/calico-node.tar -name $(NODE_IMAGE) -entrypoint /calicoctl \
 	  -file $(BIN)/calicoctl:/calicoctl -file $$(command -v nft):/usr/sbin/nft -ldd
 
-## chart-check: build Helm (v3.19.0, module proxy, cached; ~2.5 min once), lint charts/calico and
+## chart-check: build Helm (v4.3.2, module proxy, cached; ~2.5 min once), lint charts/calico and
 ## check that `helm template` renders the same objects as internal/chart (TestHelmTemplateAgrees, which
 ## otherwise skips)
 .PHONY: chart-check

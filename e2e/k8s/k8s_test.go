@@ -451,6 +451,26 @@ func TestPrivilegedK8sHelm(t *testing.T) {
 	if !strings.Contains(routes, "via "+c.nodes[1].ip+" dev eth0") {
 		t.Errorf("no direct route to node-2's block via %s:\n%s", c.nodes[1].ip, routes)
 	}
+	// No encapsulation picks the BGP backend: the agents peer in the
+	// node-to-node mesh, as `calicoctl node status` in calico-node shows.
+	waitFor(t, "node-1's calico-node: node-to-node mesh to node-2 Established", 60*time.Second, func() error {
+		name, err := c.kubectl("get", "pods", "-n", "kube-system", "-l", "k8s-app=calico-node",
+			"--field-selector", "spec.nodeName=node-1", "-o", "jsonpath={.items[0].metadata.name}")
+		if err != nil {
+			return err
+		}
+		out, err := c.kubectl("exec", "-n", "kube-system", strings.TrimSpace(name), "-c", "calico-node", "--", "/calicoctl", "node", "status")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, c.nodes[1].ip) && strings.Contains(l, "node-to-node mesh") && strings.Contains(l, "Established") {
+				t.Logf("calicoctl node status in calico-node on node-1:\n%s", out)
+				return nil
+			}
+		}
+		return fmt.Errorf("%s", out)
+	})
 	c.checkNoForbidden(t)
 
 	if out, err := run(helm, "uninstall", "calico", "--namespace", "kube-system", "--kubeconfig", c.api.Kubeconfig); err != nil {

@@ -15,11 +15,11 @@ CACHE_DIR="${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calicoctl}"
 cached_only=
 if [ "${1:-}" = "--cached" ]; then cached_only=1; shift; fi
 what="${1:-kube-apiserver}"
-HELM_VERSION="${HELM_VERSION:-v3.19.0}"
+HELM_VERSION="${HELM_VERSION:-v4.3.2}"
 case "$what" in
   kube-apiserver) pkg=. ;;
   kubectl|kubelet|kube-controller-manager|kube-scheduler) pkg="./$what" ;;
-  helm) pkg=helm.sh/helm/v3/cmd/helm ;;
+  helm) pkg=helm.sh/helm/v4/cmd/helm ;;
   *) echo "usage: $0 [--cached] [kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler|helm]" >&2; exit 2 ;;
 esac
 version="$KUBE_VERSION"
