@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,28 +19,7 @@ func TestPrivilegedPolicyHostEndpointPreDNATAndDoNotTrack(t *testing.T) {
 	c.WaitFor("client -> n1:8000 before any host endpoint", 20*time.Second, func() bool {
 		return c.canConnect(client, n1.IP, "8000")
 	})
-	c.Apply(fmt.Sprintf(`apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata:
-  name: n1-eth0
-  labels: {hep: n1}
-spec:
-  node: n1
-  interfaceName: eth0
-  expectedIPs: [%s]
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: hosts-deny-all}
-spec:
-  order: 100
-  selector: has(hep)
-  types: [Ingress, Egress]
-  ingress:
-  - action: Deny
-  egress:
-  - action: Deny
-`, n1.IP))
+	c.Apply(hostDenyAll(n1))
 	c.WaitFor("client -> n1:8000 denied by the host policy", 20*time.Second, func() bool {
 		return !c.canConnect(client, n1.IP, "8000")
 	})

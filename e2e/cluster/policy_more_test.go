@@ -282,27 +282,7 @@ func TestPrivilegedPolicyHostEndpointFailsafe(t *testing.T) {
 		t.FailNow()
 	}
 
-	c.Apply(fmt.Sprintf(`apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata:
-  name: n1-eth0
-  labels: {hep: n1}
-spec:
-  node: n1
-  interfaceName: eth0
-  expectedIPs: [%s]
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: hosts-deny-all}
-spec:
-  selector: has(hep)
-  types: [Ingress, Egress]
-  ingress:
-  - action: Deny
-  egress:
-  - action: Deny
-`, n1.IP))
+	c.Apply(hostDenyAll(n1))
 	c.WaitFor("outside -> n1:8000 denied by the host policy", 20*time.Second, func() bool {
 		return !c.canConnect(outside, n1.IP, "8000")
 	})
@@ -329,4 +309,31 @@ spec:
 		return c.canConnect(outside, n1.IP, "8000")
 	})
 	c.expectConns(t, conn{"outside -> n1:22 (failsafe)", outside, n1.IP, "22", true})
+}
+
+// hostDenyAll is a host endpoint for n's eth0 (label hep=<node>) and a
+// policy denying everything in and out of it (order 100).
+func hostDenyAll(n *Node) string {
+	return fmt.Sprintf(`apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: %[1]s-eth0
+  labels: {hep: %[1]s}
+spec:
+  node: %[1]s
+  interfaceName: eth0
+  expectedIPs: [%[2]s]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: hosts-deny-all}
+spec:
+  order: 100
+  selector: has(hep)
+  types: [Ingress, Egress]
+  ingress:
+  - action: Deny
+  egress:
+  - action: Deny
+`, n.Name, n.IP)
 }

@@ -94,7 +94,7 @@ type APIServer struct {
 	webhook   *tokenWebhook
 	etcd      *etcdserver.Server
 	etcdLog   *os.File
-	proc      *process
+	proc      *Process
 	removeDir bool
 	adminMu   sync.Mutex
 	adminCS   kubernetes.Interface
@@ -205,15 +205,15 @@ func (s *APIServer) start(ctx context.Context, bin string, addr net.IP, cluster 
 			return err
 		}
 		s.URL = "https://" + net.JoinHostPort(addr.String(), strconv.Itoa(flags.port))
-		if s.proc, err = startProcess(bin, apiserverArgs(flags), s.LogFile); err != nil {
+		if s.proc, err = StartProcess(bin, apiserverArgs(flags), s.LogFile); err != nil {
 			return err
 		}
 		err = s.waitReady(ctx)
 		if err == nil {
 			break
 		}
-		if attempt < 3 && s.proc.hasExited() && strings.Contains(s.LogTail(20), "address already in use") {
-			s.proc.kill()
+		if attempt < 3 && s.proc.HasExited() && strings.Contains(s.LogTail(20), "address already in use") {
+			s.proc.Kill()
 			continue
 		}
 		return err
@@ -315,8 +315,8 @@ func (s *APIServer) poll(ctx context.Context, what string, check func(context.Co
 			return nil
 		}
 		select {
-		case <-s.proc.exited:
-			return fmt.Errorf("kube-apiserver exited while waiting for %s: %v", what, s.proc.err())
+		case <-s.proc.Exited():
+			return fmt.Errorf("kube-apiserver exited while waiting for %s: %v", what, s.proc.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %s: %w (last: %s)", what, ctx.Err(), detail)
 		case <-ticker.C:
@@ -424,7 +424,7 @@ func (s *APIServer) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
 		if s.proc != nil {
-			s.proc.kill()
+			s.proc.Kill()
 		}
 		if s.webhook != nil {
 			s.webhook.close()

@@ -16,7 +16,7 @@ import (
 func TestProcessKillsGroup(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "grandchild.pid")
-	p, err := startProcess("/bin/sh", []string{"-c", "sleep 300 & echo $! > " + pidFile + "; wait"}, filepath.Join(dir, "log"))
+	p, err := StartProcess("/bin/sh", []string{"-c", "sleep 300 & echo $! > " + pidFile + "; wait"}, filepath.Join(dir, "log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,14 +29,14 @@ func TestProcessKillsGroup(t *testing.T) {
 		grandchild, err = strconv.Atoi(strings.TrimSpace(string(data)))
 		return err
 	}); err != nil {
-		p.kill()
+		p.Kill()
 		t.Fatalf("grandchild pid: %v", err)
 	}
-	if p.hasExited() {
+	if p.HasExited() {
 		t.Fatal("child exited on its own")
 	}
-	p.kill()
-	if !p.hasExited() {
+	p.Kill()
+	if !p.HasExited() {
 		t.Fatal("kill returned before the child was reaped")
 	}
 	// The grandchild was re-parented when sh died; once killed, it is a
@@ -49,7 +49,7 @@ func TestProcessKillsGroup(t *testing.T) {
 	}); err != nil {
 		t.Errorf("grandchild %d: %v", grandchild, err)
 	}
-	p.kill() // idempotent
+	p.Kill() // idempotent
 }
 
 // running reports whether pid exists and is not a zombie.
