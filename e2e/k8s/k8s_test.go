@@ -231,6 +231,23 @@ func TestPrivilegedK8sCluster(t *testing.T) {
 				t.Errorf("calicoctl get wep lacks %s (%s on %s)", p.name, p.ip, p.node)
 			}
 		}
+		// As a kubectl plugin (seed 000's `kubectl calico ipam show --show-blocks`):
+		// kubectl finds kubectl-calico on PATH, a link to our binary.
+		plugins := filepath.Join(c.dir, "plugins")
+		must(t, os.MkdirAll(plugins, 0o755))
+		must(t, os.Symlink(c.calicoctl, filepath.Join(plugins, "kubectl-calico")))
+		cmd := exec.Command(c.bins["kubectl"], "calico", "ipam", "show", "--show-blocks")
+		cmd.Env = append(os.Environ(), "PATH="+plugins+":"+os.Getenv("PATH"), "KUBECONFIG="+c.api.Kubeconfig, "DATASTORE_TYPE=kubernetes")
+		blocks, err := cmd.CombinedOutput()
+		must(t, err)
+		t.Logf("kubectl calico ipam show --show-blocks:\n%s", blocks)
+		for _, p := range []*pod{a1, b1} {
+			ip := netip.MustParseAddr(p.ip)
+			block := netip.PrefixFrom(ip, 26).Masked().String() // the manifest's default blockSize
+			if !strings.Contains(string(blocks), block) {
+				t.Errorf("kubectl calico ipam show --show-blocks lacks %s's block %s", p.name, block)
+			}
+		}
 	})
 	if t.Failed() {
 		return
