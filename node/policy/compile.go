@@ -139,6 +139,9 @@ type compiler struct {
 	policies []*compilePolicy // sorted in evaluation order
 	profiles map[string]*resources.Profile
 	subjects []compileSubject // everything that can be a selector set member
+	// subjectFPs are the fingerprints of the first subjects (a Compiler's
+	// memo of workload endpoints; the rest are computed when needed).
+	subjectFPs []string
 	// subjectsByNS are the subjects of each namespace, in subjects' order
 	// (the candidates of a namespace-scoped selector).
 	subjectsByNS map[string][]compileSubject
@@ -151,6 +154,9 @@ type compiler struct {
 	chains map[string]Chain
 	sets   map[string]Set
 	notes  map[string]bool
+	// memo remembers set members across the calls of a Compiler (nil for
+	// Compile).
+	memo *setMemo
 }
 
 type compileTier struct {
@@ -185,17 +191,27 @@ type compileSubject struct {
 
 // Compile returns the desired content of our nftables table for the
 // workload endpoints of in.NodeName. It is pure and deterministic.
-func Compile(in Input) Desired {
+func Compile(in Input) Desired { return compile(in, nil) }
+
+func compile(in Input, memo *setMemo) Desired {
 	c := &compiler{
-		in: in, profiles: map[string]*resources.Profile{},
+		memo: memo,
+		in:   in, profiles: map[string]*resources.Profile{},
 		nsLabels: map[string]map[string]string{}, saLabels: map[string]map[string]string{},
 		chains: map[string]Chain{}, sets: map[string]Set{}, notes: map[string]bool{},
 		subjectsByNS: map[string][]compileSubject{}, nsMatched: map[nsMatchKey]bool{},
 	}
 	c.indexProfiles()
 	c.indexTiers()
+	if memo != nil {
+		memo.beginProfiles(c)
+	}
 	c.indexSubjects()
 	c.indexPolicies()
+	if memo != nil {
+		memo.begin(c)
+		defer memo.end()
+	}
 
 	var local []*state.Endpoint
 	for _, ep := range in.Endpoints {
@@ -349,9 +365,16 @@ func (c *compiler) endpointSubject(ep *state.Endpoint) compileSubject {
 
 func (c *compiler) indexSubjects() {
 	for _, ep := range c.in.Endpoints {
-		if ep != nil {
-			c.subjects = append(c.subjects, c.endpointSubject(ep))
+		if ep == nil {
+			continue
 		}
+		if c.memo != nil {
+			s, fp := c.memo.endpointSubject(c, ep)
+			c.subjects = append(c.subjects, s)
+			c.subjectFPs = append(c.subjectFPs, fp)
+			continue
+		}
+		c.subjects = append(c.subjects, c.endpointSubject(ep))
 	}
 	for _, h := range c.in.HostEndpoints {
 		if h == nil {

@@ -1,0 +1,227 @@
+package policy
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/opencalico/calicoctl/node/state"
+)
+
+// Compiler is Compile with memory: it keeps the members of every selector
+// and named-port set between calls and, when few subjects (endpoints,
+// host endpoints, network sets) changed, re-evaluates only those against
+// each set instead of every subject against every set. Its result is
+// always Compile(in)'s.
+//
+// Subjects are recognised by their fingerprint (namespace, service
+// account, labels, addresses, named ports): the agent rebuilds its Input
+// on every change, so pointers say nothing.
+type Compiler struct {
+	mu   sync.Mutex
+	memo *setMemo
+}
+
+// NewCompiler returns a Compiler with nothing remembered.
+func NewCompiler() *Compiler { return &Compiler{} }
+
+// Compile returns Compile(in), reusing the set members of the last call.
+func (k *Compiler) Compile(in Input) Desired {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.memo == nil {
+		k.memo = &setMemo{}
+	}
+	return compile(in, k.memo)
+}
+
+// maxSubjectChurn is the number of changed subjects above which the sets
+// are rebuilt rather than updated.
+const maxSubjectChurn = 64
+
+// setMemo is what a Compiler remembers.
+type setMemo struct {
+	// subjects by fingerprint, as of the last call.
+	subjects map[string]compileSubject
+	// scope is the fingerprint of namespace and service account labels;
+	// a change of it forgets every set.
+	scope string
+	sets  map[string]*memoSet
+	// endpoints are the subjects and fingerprints of the last call's
+	// workload endpoints, valid while profileLabels stays the same.
+	endpoints, nextEndpoints map[*state.Endpoint]memoEndpoint
+	profileLabels            string
+}
+
+type memoEndpoint struct {
+	subj compileSubject
+	fp   string
+}
+
+// beginProfiles forgets the endpoints' subjects when the labels profiles
+// apply changed (they are part of every endpoint's labels).
+func (s *setMemo) beginProfiles(c *compiler) {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(c.profiles)) {
+		b.WriteString(name)
+		b.WriteByte(3)
+		writeLabels(&b, c.profiles[name].Spec.LabelsToApply)
+	}
+	if b.String() != s.profileLabels {
+		s.endpoints = nil
+	}
+	s.profileLabels = b.String()
+	s.nextEndpoints = make(map[*state.Endpoint]memoEndpoint, len(s.endpoints))
+}
+
+// endpointSubject is c.endpointSubject(ep) and its fingerprint,
+// remembered by pointer: the agent's model replaces an endpoint's record
+// when it changes and never modifies one (Input's objects are read-only).
+func (s *setMemo) endpointSubject(c *compiler, ep *state.Endpoint) (compileSubject, string) {
+	me, ok := s.endpoints[ep]
+	if !ok {
+		me.subj = c.endpointSubject(ep)
+		me.fp = subjectFingerprint(me.subj)
+	}
+	s.nextEndpoints[ep] = me
+	return me.subj, me.fp
+}
+
+// memoSet is a set, the match that defines it and its members.
+type memoSet struct {
+	set     Set
+	m       *compileSideMatch // nil: every subject
+	build   func(members []compileSubject) []string
+	members map[string]bool // fingerprints
+	used    bool
+}
+
+// begin brings the memo up to c's subjects: sets lose the subjects that
+// are gone and gain the new ones that match. It is called after c is
+// indexed and before anything is compiled.
+func (s *setMemo) begin(c *compiler) {
+	subjects := make(map[string]compileSubject, len(c.subjects))
+	for i, sub := range c.subjects {
+		if i < len(c.subjectFPs) {
+			subjects[c.subjectFPs[i]] = sub
+		} else {
+			subjects[subjectFingerprint(sub)] = sub
+		}
+	}
+	scope := scopeFingerprint(c)
+	var gone, added []string
+	if s.subjects != nil && scope == s.scope {
+		for fp := range s.subjects {
+			if _, ok := subjects[fp]; !ok {
+				gone = append(gone, fp)
+			}
+		}
+		for fp := range subjects {
+			if _, ok := s.subjects[fp]; !ok {
+				added = append(added, fp)
+			}
+		}
+	}
+	if s.subjects == nil || scope != s.scope || len(gone)+len(added) > maxSubjectChurn {
+		s.sets = map[string]*memoSet{}
+	}
+	s.subjects, s.scope = subjects, scope
+	for _, ms := range s.sets {
+		ms.used = false
+		dirty := false
+		for _, fp := range gone {
+			if ms.members[fp] {
+				delete(ms.members, fp)
+				dirty = true
+			}
+		}
+		for _, fp := range added {
+			if ms.m == nil || ms.m.matches(c, subjects[fp]) {
+				ms.members[fp] = true
+				dirty = true
+			}
+		}
+		if dirty {
+			members := make([]compileSubject, 0, len(ms.members))
+			for fp := range ms.members {
+				members = append(members, subjects[fp])
+			}
+			ms.set.Elements = ms.build(members)
+		}
+	}
+}
+
+// set returns the set named name: remembered, or built from the subjects
+// m matches and remembered.
+func (s *setMemo) set(c *compiler, name string, m *compileSideMatch, build func([]compileSubject) []string, def Set) Set {
+	if ms, ok := s.sets[name]; ok {
+		ms.used = true
+		return ms.set
+	}
+	ms := &memoSet{m: m, build: build, members: map[string]bool{}, used: true}
+	var members []compileSubject
+	c.eachMatch(m, func(sub compileSubject) {
+		members = append(members, sub)
+		ms.members[subjectFingerprint(sub)] = true
+	})
+	ms.set = def
+	ms.set.Elements = build(members)
+	s.sets[name] = ms
+	return ms.set
+}
+
+// end forgets the sets the last compile did not use.
+func (s *setMemo) end() {
+	s.endpoints, s.nextEndpoints = s.nextEndpoints, nil
+	maps.DeleteFunc(s.sets, func(_ string, ms *memoSet) bool { return !ms.used })
+}
+
+// subjectFingerprint is everything about a subject that set membership
+// and set elements read.
+func subjectFingerprint(s compileSubject) string {
+	var b strings.Builder
+	b.WriteString(s.ns)
+	b.WriteByte(0)
+	b.WriteString(s.sa)
+	b.WriteByte(0)
+	if s.ep != nil {
+		b.WriteByte('w')
+	}
+	b.WriteByte(0)
+	writeLabels(&b, s.labels)
+	b.WriteByte(0)
+	for _, n := range s.nets {
+		b.WriteString(n)
+		b.WriteByte(2)
+	}
+	b.WriteByte(0)
+	for _, p := range s.namedPorts {
+		fmt.Fprintf(&b, "%s/%s/%d%c", p.Name, p.Protocol.String(), p.Port, 2)
+	}
+	return b.String()
+}
+
+// scopeFingerprint is the namespace and service account labels.
+func scopeFingerprint(c *compiler) string {
+	var b strings.Builder
+	for _, m := range []map[string]map[string]string{c.nsLabels, c.saLabels} {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			b.WriteString(k)
+			b.WriteByte(3)
+			writeLabels(&b, m[k])
+		}
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+func writeLabels(b *strings.Builder, labels map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		b.WriteString(k)
+		b.WriteByte(1)
+		b.WriteString(labels[k])
+		b.WriteByte(2)
+	}
+}
