@@ -27,6 +27,13 @@ type Compiler struct {
 // NewCompiler returns a Compiler with nothing remembered.
 func NewCompiler() *Compiler { return &Compiler{} }
 
+// Reset forgets everything (the next Compile evaluates every subject).
+func (k *Compiler) Reset() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.memo = nil
+}
+
 // Compile returns Compile(in), reusing the set members of the last call.
 func (k *Compiler) Compile(in Input) Desired {
 	k.mu.Lock()
