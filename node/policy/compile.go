@@ -154,9 +154,12 @@ type compiler struct {
 	chains map[string]Chain
 	sets   map[string]Set
 	notes  map[string]bool
-	// memo remembers set members across the calls of a Compiler (nil for
-	// Compile).
+	// memo remembers set members and rule chains across the calls of a
+	// Compiler (nil for Compile).
 	memo *setMemo
+	// rec, when set, records what the chain being compiled asked for
+	// (sets, notes), to be asked for again when the memo reuses it.
+	rec *chainRecord
 }
 
 type compileTier struct {
@@ -261,7 +264,13 @@ func compile(in Input, memo *setMemo) Desired {
 	return d
 }
 
-func (c *compiler) note(format string, args ...any) { c.notes[fmt.Sprintf(format, args...)] = true }
+func (c *compiler) note(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	c.notes[n] = true
+	if c.rec != nil {
+		c.rec.notes = append(c.rec.notes, n)
+	}
+}
 
 func (c *compiler) indexProfiles() {
 	for _, p := range c.in.Profiles {
@@ -663,10 +672,12 @@ func (c *compiler) policyChain(p *compilePolicy, ingress bool) string {
 	if p.kind != "gnp" {
 		scope = p.ns
 	}
-	for i, r := range rules {
-		ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: p.id, dir: dir, index: i, scopeNS: scope, layer: p.layer})...)
-	}
-	c.chains[name] = ch
+	c.chains[name] = c.ruleChain(ch, rules, func(ch Chain) Chain {
+		for i, r := range rules {
+			ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: p.id, dir: dir, index: i, scopeNS: scope, layer: p.layer})...)
+		}
+		return ch
+	})
 	return name
 }
 
@@ -687,10 +698,12 @@ func (c *compiler) profileChain(name string, ingress bool) string {
 		return chain
 	}
 	ch := Chain{Name: chain, Comment: fmt.Sprintf("%s profile %s", dir, name)}
-	for i, r := range rules {
-		ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: "pro/" + name, dir: dir, index: i})...)
-	}
-	c.chains[chain] = ch
+	c.chains[chain] = c.ruleChain(ch, rules, func(ch Chain) Chain {
+		for i, r := range rules {
+			ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: "pro/" + name, dir: dir, index: i})...)
+		}
+		return ch
+	})
 	return chain
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/opencalico/calicoctl/node/state"
+	"github.com/opencalico/calicoctl/resources"
 )
 
 // Compiler is Compile with memory: it keeps the members of every selector
@@ -60,6 +61,73 @@ type setMemo struct {
 	// workload endpoints, valid while profileLabels stays the same.
 	endpoints, nextEndpoints map[*state.Endpoint]memoEndpoint
 	profileLabels            string
+	chains                   map[string]*memoChain
+}
+
+// memoChain is a compiled policy or profile chain, the rules it was
+// compiled from (recognised by their address: held here, so it is not
+// reused) and what compiling it asked for.
+type memoChain struct {
+	key   string
+	rules []resources.Rule
+	chain Chain
+	rec   chainRecord
+	used  bool
+}
+
+// chainRecord is what compiling a chain asked of the compiler besides its
+// rules.
+type chainRecord struct {
+	sets  []setCall
+	notes []string
+}
+
+// setCall is one selectorSet or namedPortSet call.
+type setCall struct {
+	m     *compileSideMatch
+	named bool
+	port  string
+	proto *resources.Protocol
+	v6    bool
+}
+
+// ruleChain returns build(ch) (ch: the chain without its rules), or, for
+// a Compiler, the chain compiled from the same rules (the same slice:
+// the datastore's objects are replaced, never modified) with the same
+// header and settings in an earlier call.
+func (c *compiler) ruleChain(ch Chain, rules []resources.Rule, build func(Chain) Chain) Chain {
+	if c.memo == nil {
+		return build(ch)
+	}
+	s := c.memo
+	key := ch.Comment + "\x00" + c.in.Felix.FilterDenyAction
+	if mc, ok := s.chains[ch.Name]; ok && mc.key == key && sameSlice(mc.rules, rules) {
+		mc.used = true
+		for _, sc := range mc.rec.sets {
+			if sc.named {
+				c.namedPortSet(sc.m, sc.port, sc.proto, sc.v6)
+			} else {
+				c.selectorSet(sc.m, sc.v6)
+			}
+		}
+		for _, n := range mc.rec.notes {
+			c.notes[n] = true
+		}
+		return mc.chain
+	}
+	c.rec = &chainRecord{}
+	built := build(ch)
+	s.chains[ch.Name] = &memoChain{key: key, rules: rules, chain: built, rec: *c.rec, used: true}
+	c.rec = nil
+	return built
+}
+
+// sameSlice: a and b are the same slice (not equal: the same elements).
+func sameSlice[T any](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return len(a) == 0 || &a[0] == &b[0]
 }
 
 type memoEndpoint struct {
@@ -134,6 +202,9 @@ func (s *setMemo) begin(c *compiler) {
 	if s.subjects == nil || scope != s.scope || len(gone)+len(added) > maxSubjectChurn {
 		s.sets = map[string]*memoSet{}
 	}
+	if s.chains == nil {
+		s.chains = map[string]*memoChain{}
+	}
 	s.subjects, s.scope = subjects, scope
 	for _, ms := range s.sets {
 		ms.used = false
@@ -183,6 +254,10 @@ func (s *setMemo) set(c *compiler, name string, m *compileSideMatch, build func(
 func (s *setMemo) end() {
 	s.endpoints, s.nextEndpoints = s.nextEndpoints, nil
 	maps.DeleteFunc(s.sets, func(_ string, ms *memoSet) bool { return !ms.used })
+	maps.DeleteFunc(s.chains, func(_ string, mc *memoChain) bool { return !mc.used })
+	for _, mc := range s.chains {
+		mc.used = false
+	}
 }
 
 // subjectFingerprint is everything about a subject that set membership

@@ -105,6 +105,7 @@ func newMemoCluster(seed uint64) *memoCluster {
 	m.in.GlobalPolicies = []*resources.GlobalNetworkPolicy{gnp("g", "", fptr(1), "all()", []resources.Rule{
 		{Action: resources.ActionAllow, Source: resources.EntityRule{Selector: "app == 'db'", NamespaceSelector: "global()"}},
 		{Action: resources.ActionAllow, Destination: resources.EntityRule{Ports: ports("http")}},
+		{Action: resources.ActionAllow, HTTP: &resources.HTTPMatch{Methods: []string{"GET"}}}, // a note
 	}, nil)}
 	return m
 }

@@ -148,6 +148,9 @@ func sideMatch(e resources.EntityRule, scopeNS string) (*compileSideMatch, error
 // selectorSet makes sure the set of the addresses matching m exists for
 // one family and returns its name.
 func (c *compiler) selectorSet(m *compileSideMatch, v6 bool) string {
+	if c.rec != nil {
+		c.rec.sets = append(c.rec.sets, setCall{m: m, v6: v6})
+	}
 	name := setName(v6, "s:", m.key)
 	if _, ok := c.sets[name]; ok {
 		return name
@@ -215,6 +218,13 @@ func (c *compiler) eachMatch(m *compileSideMatch, fn func(compileSubject)) {
 // subject with a port of that name, filtered by the side's positive
 // selector) exists and returns its name.
 func (c *compiler) namedPortSet(m *compileSideMatch, port string, proto *resources.Protocol, v6 bool) string {
+	if proto != nil { // build and a chain's record may use it again, on a later Input
+		p := *proto
+		proto = &p
+	}
+	if c.rec != nil {
+		c.rec.sets = append(c.rec.sets, setCall{m: m, named: true, port: port, proto: proto, v6: v6})
+	}
 	protoKey := "any"
 	if proto != nil {
 		protoKey = strings.ToLower(proto.String())
@@ -231,10 +241,6 @@ func (c *compiler) namedPortSet(m *compileSideMatch, port string, proto *resourc
 	typ := "ipv4_addr . inet_proto . inet_service"
 	if v6 {
 		typ = "ipv6_addr . inet_proto . inet_service"
-	}
-	if proto != nil { // build may be called again, on a later Input
-		p := *proto
-		proto = &p
 	}
 	c.sets[name] = c.buildSet(Set{Name: name, Type: typ, Comment: truncate("named port "+key, 128)}, m, func(members []compileSubject) []string {
 		return namedPortElements(members, port, proto, v6)
