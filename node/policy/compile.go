@@ -160,6 +160,8 @@ type compiler struct {
 	// rec, when set, records what the chain being compiled asked for
 	// (sets, notes), to be asked for again when the memo reuses it.
 	rec *chainRecord
+	// policyByID indexes policies (a Compiler's memo only).
+	policyByID map[string]*compilePolicy
 }
 
 type compileTier struct {
@@ -180,6 +182,7 @@ type compilePolicy struct {
 	layer             string // "" (filter), layerMangle (preDNAT) or layerRaw (doNotTrack)
 	ingress, egress   bool   // types
 	inRules, outRules []resources.Rule
+	src               any // the GlobalNetworkPolicy or NetworkPolicy
 }
 
 // compileSubject is anything whose addresses can be in a selector set:
@@ -235,11 +238,17 @@ func compile(in Input, memo *setMemo) Desired {
 			c.note("endpoint %s/%s: interface %s already used by another endpoint, not programmed", ep.Key.Namespace, ep.Key.Name, ep.InterfaceName)
 			continue
 		}
-		subj := c.endpointSubject(ep)
 		fw, tw := "cali-fw-"+ep.InterfaceName, "cali-tw-"+ep.InterfaceName
 		who := fmt.Sprintf("workload %s/%s", ep.Key.Namespace, ep.Key.Name)
-		c.chains[fw] = c.endpointChain(compileEndpoint{chain: fw, comment: "egress of " + who, subj: subj, profiles: ep.Profiles, fromWorkload: true})
-		c.chains[tw] = c.endpointChain(compileEndpoint{chain: tw, comment: "ingress of " + who, subj: subj, profiles: ep.Profiles, ingress: true})
+		if memo != nil {
+			subj, fp := memo.endpointSubject(c, ep)
+			c.chains[fw] = memo.workloadChain(c, compileEndpoint{chain: fw, comment: "egress of " + who, subj: subj, profiles: ep.Profiles, fromWorkload: true}, fp)
+			c.chains[tw] = memo.workloadChain(c, compileEndpoint{chain: tw, comment: "ingress of " + who, subj: subj, profiles: ep.Profiles, ingress: true}, fp)
+		} else {
+			subj := c.endpointSubject(ep)
+			c.chains[fw] = c.endpointChain(compileEndpoint{chain: fw, comment: "egress of " + who, subj: subj, profiles: ep.Profiles, fromWorkload: true})
+			c.chains[tw] = c.endpointChain(compileEndpoint{chain: tw, comment: "ingress of " + who, subj: subj, profiles: ep.Profiles, ingress: true})
+		}
 		key := quote(ep.InterfaceName)
 		fromMap.Elements = append(fromMap.Elements, MapElement{Key: key, Value: "goto " + fw})
 		toMap.Elements = append(toMap.Elements, MapElement{Key: key, Value: "goto " + tw})
@@ -460,7 +469,7 @@ func (c *compiler) indexPolicies() {
 		hasNS, hasSA := s.NamespaceSelector != "", s.ServiceAccountSelector != ""
 		cp := &compilePolicy{
 			id: "gnp/" + p.Name, kind: "gnp", name: p.Name, tier: c.tierOf(s.Tier), order: orderOf(s.Order),
-			inRules: s.Ingress, outRules: s.Egress,
+			inRules: s.Ingress, outRules: s.Egress, src: p,
 			selectsEndpoint: func(sub compileSubject) bool {
 				if !sel.Evaluate(sub.labels) {
 					return false
@@ -500,7 +509,7 @@ func (c *compiler) indexPolicies() {
 		ns, hasSA := p.Namespace, s.ServiceAccountSelector != ""
 		cp := &compilePolicy{
 			id: id, kind: kind, ns: ns, name: name, tier: c.tierOf(s.Tier), order: orderOf(s.Order),
-			inRules: s.Ingress, outRules: s.Egress,
+			inRules: s.Ingress, outRules: s.Egress, src: p,
 			selectsEndpoint: func(sub compileSubject) bool {
 				if sub.ep == nil || sub.ns != ns || !sel.Evaluate(sub.labels) {
 					return false
@@ -656,6 +665,10 @@ var (
 // policyChain makes sure the chain of p in one direction exists and
 // returns its name.
 func (c *compiler) policyChain(p *compilePolicy, ingress bool) string {
+	if c.rec != nil {
+		id := p.id
+		c.rec.replay = append(c.rec.replay, func(c *compiler) { c.policyChain(c.policyByID[id], ingress) })
+	}
 	prefix, rules, dir := "cali-po-", p.outRules, "egress"
 	if ingress {
 		prefix, rules, dir = "cali-pi-", p.inRules, "ingress"
@@ -684,6 +697,9 @@ func (c *compiler) policyChain(p *compilePolicy, ingress bool) string {
 // profileChain makes sure the chain of a profile in one direction exists
 // and returns its name ("" for an unknown profile, which allows nothing).
 func (c *compiler) profileChain(name string, ingress bool) string {
+	if c.rec != nil {
+		c.rec.replay = append(c.rec.replay, func(c *compiler) { c.profileChain(name, ingress) })
+	}
 	p := c.profiles[name]
 	if p == nil {
 		c.note("profile %s: not found (an endpoint's reference to it allows nothing)", name)

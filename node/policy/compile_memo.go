@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
@@ -62,6 +63,8 @@ type setMemo struct {
 	endpoints, nextEndpoints map[*state.Endpoint]memoEndpoint
 	profileLabels            string
 	chains                   map[string]*memoChain
+	policyGen                string
+	keep                     []any
 }
 
 // memoChain is a compiled policy or profile chain, the rules it was
@@ -78,8 +81,9 @@ type memoChain struct {
 // chainRecord is what compiling a chain asked of the compiler besides its
 // rules.
 type chainRecord struct {
-	sets  []setCall
-	notes []string
+	sets   []setCall
+	notes  []string
+	replay []func(*compiler) // policyChain and profileChain calls
 }
 
 // setCall is one selectorSet or namedPortSet call.
@@ -115,11 +119,54 @@ func (c *compiler) ruleChain(ch Chain, rules []resources.Rule, build func(Chain)
 		}
 		return mc.chain
 	}
+	prev := c.rec
 	c.rec = &chainRecord{}
 	built := build(ch)
 	s.chains[ch.Name] = &memoChain{key: key, rules: rules, chain: built, rec: *c.rec, used: true}
-	c.rec = nil
+	c.rec = prev
 	return built
+}
+
+// workloadChain is c.endpointChain(e) for a workload endpoint whose
+// subject has fingerprint fp, reused when the endpoint, the policies
+// (their objects: replaced, never modified), the tiers, the profiles and
+// the namespace and service account labels are what they were.
+func (s *setMemo) workloadChain(c *compiler, e compileEndpoint, fp string) Chain {
+	key := fmt.Sprintf("%s\x00%s\x00%s\x00%v%v\x00%s", e.comment, fp, strings.Join(e.profiles, "\x00"), e.ingress, e.fromWorkload, s.policyGen)
+	if mc, ok := s.chains[e.chain]; ok && mc.key == key {
+		mc.used = true
+		for _, r := range mc.rec.replay {
+			r(c)
+		}
+		for _, n := range mc.rec.notes {
+			c.notes[n] = true
+		}
+		return mc.chain
+	}
+	prev := c.rec
+	c.rec = &chainRecord{}
+	built := c.endpointChain(e)
+	s.chains[e.chain] = &memoChain{key: key, chain: built, rec: *c.rec, used: true}
+	c.rec = prev
+	return built
+}
+
+// beginPolicies indexes c's policies by id and sums up what endpoint
+// chains read of them, the tiers, profiles and scope labels.
+func (s *setMemo) beginPolicies(c *compiler) {
+	c.policyByID = make(map[string]*compilePolicy, len(c.policies))
+	h := sha256.New()
+	for _, p := range c.policies {
+		c.policyByID[p.id] = p
+		fmt.Fprintf(h, "%s %p %s %v %v %v %v %s %v %v %v\n", p.id, p.src, p.tier.name, p.tier.order, p.tier.pass, p.tier.valid, p.order, p.layer, p.ingress, p.egress, p.applyOnForward)
+	}
+	h.Write([]byte(s.scope))
+	h.Write([]byte{0})
+	h.Write([]byte(s.profileLabels))
+	s.policyGen = string(h.Sum(nil))
+	// The policies' objects are held until the next call, so a new one
+	// never has the address of one this call saw.
+	s.keep = []any{c.in.GlobalPolicies, c.in.Policies}
 }
 
 // sameSlice: a and b are the same slice (not equal: the same elements).
@@ -205,6 +252,7 @@ func (s *setMemo) begin(c *compiler) {
 	if s.chains == nil {
 		s.chains = map[string]*memoChain{}
 	}
+	s.beginPolicies(c)
 	s.subjects, s.scope = subjects, scope
 	for _, ms := range s.sets {
 		ms.used = false
