@@ -182,7 +182,8 @@ type compilePolicy struct {
 	layer             string // "" (filter), layerMangle (preDNAT) or layerRaw (doNotTrack)
 	ingress, egress   bool   // types
 	inRules, outRules []resources.Rule
-	src               any // the GlobalNetworkPolicy or NetworkPolicy
+	// selectors are the texts of the selectors selectsEndpoint evaluates.
+	selectors string
 }
 
 // compileSubject is anything whose addresses can be in a selector set:
@@ -469,7 +470,7 @@ func (c *compiler) indexPolicies() {
 		hasNS, hasSA := s.NamespaceSelector != "", s.ServiceAccountSelector != ""
 		cp := &compilePolicy{
 			id: "gnp/" + p.Name, kind: "gnp", name: p.Name, tier: c.tierOf(s.Tier), order: orderOf(s.Order),
-			inRules: s.Ingress, outRules: s.Egress, src: p,
+			inRules: s.Ingress, outRules: s.Egress, selectors: s.Selector + "\x00" + s.NamespaceSelector + "\x00" + s.ServiceAccountSelector,
 			selectsEndpoint: func(sub compileSubject) bool {
 				if !sel.Evaluate(sub.labels) {
 					return false
@@ -509,7 +510,7 @@ func (c *compiler) indexPolicies() {
 		ns, hasSA := p.Namespace, s.ServiceAccountSelector != ""
 		cp := &compilePolicy{
 			id: id, kind: kind, ns: ns, name: name, tier: c.tierOf(s.Tier), order: orderOf(s.Order),
-			inRules: s.Ingress, outRules: s.Egress, src: p,
+			inRules: s.Ingress, outRules: s.Egress, selectors: s.Selector + "\x00" + s.ServiceAccountSelector,
 			selectsEndpoint: func(sub compileSubject) bool {
 				if sub.ep == nil || sub.ns != ns || !sel.Evaluate(sub.labels) {
 					return false

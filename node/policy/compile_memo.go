@@ -64,7 +64,6 @@ type setMemo struct {
 	profileLabels            string
 	chains                   map[string]*memoChain
 	policyGen                string
-	keep                     []any
 }
 
 // memoChain is a compiled policy or profile chain, the rules it was
@@ -128,9 +127,10 @@ func (c *compiler) ruleChain(ch Chain, rules []resources.Rule, build func(Chain)
 }
 
 // workloadChain is c.endpointChain(e) for a workload endpoint whose
-// subject has fingerprint fp, reused when the endpoint, the policies
-// (their objects: replaced, never modified), the tiers, the profiles and
-// the namespace and service account labels are what they were.
+// subject has fingerprint fp, reused when the endpoint, what selects
+// policies and orders them (not their rules: their chains are asked for
+// again), the tiers, the profiles and the namespace and service account
+// labels are what they were.
 func (s *setMemo) workloadChain(c *compiler, e compileEndpoint, fp string) Chain {
 	key := fmt.Sprintf("%s\x00%s\x00%s\x00%v%v\x00%s", e.comment, fp, strings.Join(e.profiles, "\x00"), e.ingress, e.fromWorkload, s.policyGen)
 	if mc, ok := s.chains[e.chain]; ok && mc.key == key {
@@ -152,21 +152,19 @@ func (s *setMemo) workloadChain(c *compiler, e compileEndpoint, fp string) Chain
 }
 
 // beginPolicies indexes c's policies by id and sums up what endpoint
-// chains read of them, the tiers, profiles and scope labels.
+// chains read of them (selectors, types, order, tier, layer), of profiles
+// and of scope labels.
 func (s *setMemo) beginPolicies(c *compiler) {
 	c.policyByID = make(map[string]*compilePolicy, len(c.policies))
 	h := sha256.New()
 	for _, p := range c.policies {
 		c.policyByID[p.id] = p
-		fmt.Fprintf(h, "%s %p %s %v %v %v %v %s %v %v %v\n", p.id, p.src, p.tier.name, p.tier.order, p.tier.pass, p.tier.valid, p.order, p.layer, p.ingress, p.egress, p.applyOnForward)
+		fmt.Fprintf(h, "%s %q %s %v %v %v %v %s %v %v %v\n", p.id, p.selectors, p.tier.name, p.tier.order, p.tier.pass, p.tier.valid, p.order, p.layer, p.ingress, p.egress, p.applyOnForward)
 	}
 	h.Write([]byte(s.scope))
 	h.Write([]byte{0})
 	h.Write([]byte(s.profileLabels))
 	s.policyGen = string(h.Sum(nil))
-	// The policies' objects are held until the next call, so a new one
-	// never has the address of one this call saw.
-	s.keep = []any{c.in.GlobalPolicies, c.in.Policies}
 }
 
 // sameSlice: a and b are the same slice (not equal: the same elements).
