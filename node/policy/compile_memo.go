@@ -19,8 +19,10 @@ import (
 // always Compile(in)'s.
 //
 // Subjects are recognised by their fingerprint (namespace, service
-// account, labels, addresses, named ports): the agent rebuilds its Input
-// on every change, so pointers say nothing.
+// account, labels, addresses, named ports), computed once per
+// *state.Endpoint; policy and profile rules by their slice. So, as the
+// agent's model does, a changed object must be a new object: Input's
+// objects are never modified once handed to a Compiler.
 type Compiler struct {
 	mu   sync.Mutex
 	memo *setMemo
