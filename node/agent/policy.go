@@ -22,7 +22,8 @@ type PolicyWriter interface {
 }
 
 // policyRunner keeps the node's nftables policy table on what
-// policy.Compile makes of the followed state. It is a reconciler of its
+// policy.Compile makes of the followed state (through a policy.Compiler,
+// which re-evaluates only what changed; a full resync starts it afresh). It is a reconciler of its
 // own: it recompiles when the model changed (never on a timer, nothing
 // while the follower is out of step with the datastore, so an outage keeps
 // the policy in force) and rewrites the table in full every resync period.
@@ -32,6 +33,7 @@ type policyRunner struct {
 	w    PolicyWriter
 	log  *slog.Logger
 	r    *reconcile.Reconciler[uint64]
+	c    *policy.Compiler
 
 	mu    sync.Mutex
 	notes []string
@@ -41,7 +43,7 @@ func newPolicyRunner(node string, f *state.Follower, w PolicyWriter, hs *health.
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &policyRunner{node: node, f: f, w: w, log: log.With("component", "policy")}
+	p := &policyRunner{node: node, f: f, w: w, log: log.With("component", "policy"), c: policy.NewCompiler()}
 	cfg := reconcile.Config{Name: "policy", Resync: resync, Logger: log}
 	if hs != nil {
 		cfg.Health = hs.Register("dataplane-policy", health.Reports{Live: true, Ready: true}, 0)
@@ -67,8 +69,11 @@ func (p *policyRunner) run(ctx context.Context, changes func() <-chan struct{}) 
 
 func (p *policyRunner) write(ctx context.Context, _ uint64, full bool) error {
 	var d policy.Desired
+	if full {
+		p.c.Reset()
+	}
 	p.f.Read(func(m *state.Model, _ uint64) {
-		d = policy.Compile(policy.FromModel(m, p.node, policy.SettingsFrom(m.FelixConfiguration("default"))))
+		d = p.c.Compile(policy.FromModel(m, p.node, policy.SettingsFrom(m.FelixConfiguration("default"))))
 	})
 	p.logNotes(d.Notes)
 	if full {

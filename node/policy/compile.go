@@ -139,6 +139,9 @@ type compiler struct {
 	policies []*compilePolicy // sorted in evaluation order
 	profiles map[string]*resources.Profile
 	subjects []compileSubject // everything that can be a selector set member
+	// subjectFPs are the fingerprints of the first subjects (a Compiler's
+	// memo of workload endpoints; the rest are computed when needed).
+	subjectFPs []string
 	// subjectsByNS are the subjects of each namespace, in subjects' order
 	// (the candidates of a namespace-scoped selector).
 	subjectsByNS map[string][]compileSubject
@@ -151,6 +154,14 @@ type compiler struct {
 	chains map[string]Chain
 	sets   map[string]Set
 	notes  map[string]bool
+	// memo remembers set members and rule chains across the calls of a
+	// Compiler (nil for Compile).
+	memo *setMemo
+	// rec, when set, records what the chain being compiled asked for
+	// (sets, notes), to be asked for again when the memo reuses it.
+	rec *chainRecord
+	// policyByID indexes policies (a Compiler's memo only).
+	policyByID map[string]*compilePolicy
 }
 
 type compileTier struct {
@@ -171,6 +182,8 @@ type compilePolicy struct {
 	layer             string // "" (filter), layerMangle (preDNAT) or layerRaw (doNotTrack)
 	ingress, egress   bool   // types
 	inRules, outRules []resources.Rule
+	// selectors are the texts of the selectors selectsEndpoint evaluates.
+	selectors string
 }
 
 // compileSubject is anything whose addresses can be in a selector set:
@@ -185,17 +198,27 @@ type compileSubject struct {
 
 // Compile returns the desired content of our nftables table for the
 // workload endpoints of in.NodeName. It is pure and deterministic.
-func Compile(in Input) Desired {
+func Compile(in Input) Desired { return compile(in, nil) }
+
+func compile(in Input, memo *setMemo) Desired {
 	c := &compiler{
-		in: in, profiles: map[string]*resources.Profile{},
+		memo: memo,
+		in:   in, profiles: map[string]*resources.Profile{},
 		nsLabels: map[string]map[string]string{}, saLabels: map[string]map[string]string{},
 		chains: map[string]Chain{}, sets: map[string]Set{}, notes: map[string]bool{},
 		subjectsByNS: map[string][]compileSubject{}, nsMatched: map[nsMatchKey]bool{},
 	}
 	c.indexProfiles()
 	c.indexTiers()
+	if memo != nil {
+		memo.beginProfiles(c)
+	}
 	c.indexSubjects()
 	c.indexPolicies()
+	if memo != nil {
+		memo.begin(c)
+		defer memo.end()
+	}
 
 	var local []*state.Endpoint
 	for _, ep := range in.Endpoints {
@@ -216,11 +239,17 @@ func Compile(in Input) Desired {
 			c.note("endpoint %s/%s: interface %s already used by another endpoint, not programmed", ep.Key.Namespace, ep.Key.Name, ep.InterfaceName)
 			continue
 		}
-		subj := c.endpointSubject(ep)
 		fw, tw := "cali-fw-"+ep.InterfaceName, "cali-tw-"+ep.InterfaceName
 		who := fmt.Sprintf("workload %s/%s", ep.Key.Namespace, ep.Key.Name)
-		c.chains[fw] = c.endpointChain(compileEndpoint{chain: fw, comment: "egress of " + who, subj: subj, profiles: ep.Profiles, fromWorkload: true})
-		c.chains[tw] = c.endpointChain(compileEndpoint{chain: tw, comment: "ingress of " + who, subj: subj, profiles: ep.Profiles, ingress: true})
+		if memo != nil {
+			subj, fp := memo.endpointSubject(c, ep)
+			c.chains[fw] = memo.workloadChain(c, compileEndpoint{chain: fw, comment: "egress of " + who, subj: subj, profiles: ep.Profiles, fromWorkload: true}, fp)
+			c.chains[tw] = memo.workloadChain(c, compileEndpoint{chain: tw, comment: "ingress of " + who, subj: subj, profiles: ep.Profiles, ingress: true}, fp)
+		} else {
+			subj := c.endpointSubject(ep)
+			c.chains[fw] = c.endpointChain(compileEndpoint{chain: fw, comment: "egress of " + who, subj: subj, profiles: ep.Profiles, fromWorkload: true})
+			c.chains[tw] = c.endpointChain(compileEndpoint{chain: tw, comment: "ingress of " + who, subj: subj, profiles: ep.Profiles, ingress: true})
+		}
 		key := quote(ep.InterfaceName)
 		fromMap.Elements = append(fromMap.Elements, MapElement{Key: key, Value: "goto " + fw})
 		toMap.Elements = append(toMap.Elements, MapElement{Key: key, Value: "goto " + tw})
@@ -245,7 +274,13 @@ func Compile(in Input) Desired {
 	return d
 }
 
-func (c *compiler) note(format string, args ...any) { c.notes[fmt.Sprintf(format, args...)] = true }
+func (c *compiler) note(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	c.notes[n] = true
+	if c.rec != nil {
+		c.rec.notes = append(c.rec.notes, n)
+	}
+}
 
 func (c *compiler) indexProfiles() {
 	for _, p := range c.in.Profiles {
@@ -349,9 +384,16 @@ func (c *compiler) endpointSubject(ep *state.Endpoint) compileSubject {
 
 func (c *compiler) indexSubjects() {
 	for _, ep := range c.in.Endpoints {
-		if ep != nil {
-			c.subjects = append(c.subjects, c.endpointSubject(ep))
+		if ep == nil {
+			continue
 		}
+		if c.memo != nil {
+			s, fp := c.memo.endpointSubject(c, ep)
+			c.subjects = append(c.subjects, s)
+			c.subjectFPs = append(c.subjectFPs, fp)
+			continue
+		}
+		c.subjects = append(c.subjects, c.endpointSubject(ep))
 	}
 	for _, h := range c.in.HostEndpoints {
 		if h == nil {
@@ -428,7 +470,7 @@ func (c *compiler) indexPolicies() {
 		hasNS, hasSA := s.NamespaceSelector != "", s.ServiceAccountSelector != ""
 		cp := &compilePolicy{
 			id: "gnp/" + p.Name, kind: "gnp", name: p.Name, tier: c.tierOf(s.Tier), order: orderOf(s.Order),
-			inRules: s.Ingress, outRules: s.Egress,
+			inRules: s.Ingress, outRules: s.Egress, selectors: s.Selector + "\x00" + s.NamespaceSelector + "\x00" + s.ServiceAccountSelector,
 			selectsEndpoint: func(sub compileSubject) bool {
 				if !sel.Evaluate(sub.labels) {
 					return false
@@ -468,7 +510,7 @@ func (c *compiler) indexPolicies() {
 		ns, hasSA := p.Namespace, s.ServiceAccountSelector != ""
 		cp := &compilePolicy{
 			id: id, kind: kind, ns: ns, name: name, tier: c.tierOf(s.Tier), order: orderOf(s.Order),
-			inRules: s.Ingress, outRules: s.Egress,
+			inRules: s.Ingress, outRules: s.Egress, selectors: s.Selector + "\x00" + s.ServiceAccountSelector,
 			selectsEndpoint: func(sub compileSubject) bool {
 				if sub.ep == nil || sub.ns != ns || !sel.Evaluate(sub.labels) {
 					return false
@@ -624,6 +666,10 @@ var (
 // policyChain makes sure the chain of p in one direction exists and
 // returns its name.
 func (c *compiler) policyChain(p *compilePolicy, ingress bool) string {
+	if c.rec != nil {
+		id := p.id
+		c.rec.replay = append(c.rec.replay, func(c *compiler) { c.policyChain(c.policyByID[id], ingress) })
+	}
 	prefix, rules, dir := "cali-po-", p.outRules, "egress"
 	if ingress {
 		prefix, rules, dir = "cali-pi-", p.inRules, "ingress"
@@ -640,16 +686,21 @@ func (c *compiler) policyChain(p *compilePolicy, ingress bool) string {
 	if p.kind != "gnp" {
 		scope = p.ns
 	}
-	for i, r := range rules {
-		ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: p.id, dir: dir, index: i, scopeNS: scope, layer: p.layer})...)
-	}
-	c.chains[name] = ch
+	c.chains[name] = c.ruleChain(ch, rules, func(ch Chain) Chain {
+		for i, r := range rules {
+			ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: p.id, dir: dir, index: i, scopeNS: scope, layer: p.layer})...)
+		}
+		return ch
+	})
 	return name
 }
 
 // profileChain makes sure the chain of a profile in one direction exists
 // and returns its name ("" for an unknown profile, which allows nothing).
 func (c *compiler) profileChain(name string, ingress bool) string {
+	if c.rec != nil {
+		c.rec.replay = append(c.rec.replay, func(c *compiler) { c.profileChain(name, ingress) })
+	}
 	p := c.profiles[name]
 	if p == nil {
 		c.note("profile %s: not found (an endpoint's reference to it allows nothing)", name)
@@ -664,10 +715,12 @@ func (c *compiler) profileChain(name string, ingress bool) string {
 		return chain
 	}
 	ch := Chain{Name: chain, Comment: fmt.Sprintf("%s profile %s", dir, name)}
-	for i, r := range rules {
-		ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: "pro/" + name, dir: dir, index: i})...)
-	}
-	c.chains[chain] = ch
+	c.chains[chain] = c.ruleChain(ch, rules, func(ch Chain) Chain {
+		for i, r := range rules {
+			ch.Rules = append(ch.Rules, c.compileRule(r, ruleCtx{owner: "pro/" + name, dir: dir, index: i})...)
+		}
+		return ch
+	})
 	return chain
 }
 

@@ -148,18 +148,37 @@ func sideMatch(e resources.EntityRule, scopeNS string) (*compileSideMatch, error
 // selectorSet makes sure the set of the addresses matching m exists for
 // one family and returns its name.
 func (c *compiler) selectorSet(m *compileSideMatch, v6 bool) string {
+	if c.rec != nil {
+		c.rec.sets = append(c.rec.sets, setCall{m: m, v6: v6})
+	}
 	name := setName(v6, "s:", m.key)
 	if _, ok := c.sets[name]; ok {
 		return name
 	}
-	var nets []string
-	c.eachMatch(m, func(s compileSubject) { nets = append(nets, s.nets...) })
 	typ := "ipv4_addr"
 	if v6 {
 		typ = "ipv6_addr"
 	}
-	c.sets[name] = Set{Name: name, Type: typ, Interval: true, Comment: truncate(m.key, 128), Elements: compilePrefixes(nets, v6)}
+	c.sets[name] = c.buildSet(Set{Name: name, Type: typ, Interval: true, Comment: truncate(m.key, 128)}, m, func(members []compileSubject) []string {
+		var nets []string
+		for _, s := range members {
+			nets = append(nets, s.nets...)
+		}
+		return compilePrefixes(nets, v6)
+	})
 	return name
+}
+
+// buildSet returns def with the elements build makes of the subjects m
+// matches (remembered by a Compiler's memo).
+func (c *compiler) buildSet(def Set, m *compileSideMatch, build func([]compileSubject) []string) Set {
+	if c.memo != nil {
+		return c.memo.set(c, def.Name, m, build, def)
+	}
+	var members []compileSubject
+	c.eachMatch(m, func(s compileSubject) { members = append(members, s) })
+	def.Elements = build(members)
+	return def
 }
 
 // eachMatch calls fn for every subject m matches (every subject when m is
@@ -199,6 +218,13 @@ func (c *compiler) eachMatch(m *compileSideMatch, fn func(compileSubject)) {
 // subject with a port of that name, filtered by the side's positive
 // selector) exists and returns its name.
 func (c *compiler) namedPortSet(m *compileSideMatch, port string, proto *resources.Protocol, v6 bool) string {
+	if proto != nil { // build and a chain's record may use it again, on a later Input
+		p := *proto
+		proto = &p
+	}
+	if c.rec != nil {
+		c.rec.sets = append(c.rec.sets, setCall{m: m, named: true, port: port, proto: proto, v6: v6})
+	}
 	protoKey := "any"
 	if proto != nil {
 		protoKey = strings.ToLower(proto.String())
@@ -216,9 +242,18 @@ func (c *compiler) namedPortSet(m *compileSideMatch, port string, proto *resourc
 	if v6 {
 		typ = "ipv6_addr . inet_proto . inet_service"
 	}
+	c.sets[name] = c.buildSet(Set{Name: name, Type: typ, Comment: truncate("named port "+key, 128)}, m, func(members []compileSubject) []string {
+		return namedPortElements(members, port, proto, v6)
+	})
+	return name
+}
+
+// namedPortElements are the addr . proto . port of every member with a
+// port of that name (and protocol), sorted.
+func namedPortElements(members []compileSubject, port string, proto *resources.Protocol, v6 bool) []string {
 	seen := map[string]bool{}
 	var elems []string
-	c.eachMatch(m, func(s compileSubject) {
+	for _, s := range members {
 		for _, p := range s.namedPorts {
 			if p.Name != port {
 				continue
@@ -244,10 +279,9 @@ func (c *compiler) namedPortSet(m *compileSideMatch, port string, proto *resourc
 				}
 			}
 		}
-	})
+	}
 	slices.Sort(elems)
-	c.sets[name] = Set{Name: name, Type: typ, Comment: truncate("named port "+key, 128), Elements: elems}
-	return name
+	return elems
 }
 
 // compileAddr returns the address of a host prefix or bare address.

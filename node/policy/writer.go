@@ -24,24 +24,35 @@ type Writer struct {
 	nft     knftables.Interface
 	log     *slog.Logger
 	applied *Desired // what the kernel holds after our last write; nil = unknown
+	// elems writes changes of set membership only through netlink; nil =
+	// always the nft CLI (a fake nft, or netlink unusable).
+	elems elementWriter
 	// lastOps is the number of operations of the last transaction (tests,
 	// benchmarks).
 	lastOps int
 }
 
 // NewWriter returns a Writer on nft, or on the nft CLI for inet TableName
-// when nft is nil.
+// when nft is nil. On the CLI, changes of set membership only go through
+// a netlink connection opened in the calling thread's network namespace
+// (when it can be opened; else they go through the CLI too).
 func NewWriter(nft knftables.Interface, log *slog.Logger) (*Writer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	w := &Writer{nft: nft, log: log}
 	if nft == nil {
 		var err error
-		if nft, err = knftables.New(knftables.InetFamily, TableName); err != nil {
+		if w.nft, err = knftables.New(knftables.InetFamily, TableName); err != nil {
 			return nil, fmt.Errorf("nftables unavailable (knftables needs the nft CLI >= 1.0.1 and CAP_NET_ADMIN): %w", err)
 		}
+		if nl, err := newNetlinkElements(); err != nil {
+			log.Info("policy: set elements will be written through the nft CLI", "error", err)
+		} else {
+			w.elems = nl
+		}
 	}
-	return &Writer{nft: nft, log: log}, nil
+	return w, nil
 }
 
 // ForceResync makes the next Apply adopt the table again (the periodic
@@ -64,6 +75,23 @@ func (w *Writer) LastOperations() int {
 func (w *Writer) Apply(ctx context.Context, d Desired) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.applied != nil && w.elems != nil {
+		if ops, ok := setElementDiff(*w.applied, d); ok {
+			if len(ops) == 0 {
+				return nil
+			}
+			err := w.elems.WriteElements(ops)
+			if err == nil {
+				w.lastOps = 0
+				for _, op := range ops {
+					w.lastOps += len(op.del) + len(op.add)
+				}
+				w.applied = &d
+				return nil
+			}
+			w.log.Warn("policy: writing set elements through netlink failed, using the nft CLI", "table", TableName, "error", err)
+		}
+	}
 	if w.applied != nil {
 		tx := w.nft.NewTransaction()
 		if !addDiff(tx, *w.applied, d) {
