@@ -164,6 +164,33 @@ func TestDatastoreTLS(t *testing.T) {
 	// The written config file works alone.
 	clitest.WantContains(t, "get with calicoctl.cfg",
 		mustExec(t, home, nil, "", "--config", filepath.Join(data, "calicoctl.cfg"), "get", "ippool", "tls-pool"), "tls-pool")
+	// So does a config file carrying the certificates inline (etcdCACert,
+	// etcdCert, etcdKey as upstream's calicoctl.cfg allows).
+	pemOf := func(f string) string {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", "\n    ")
+	}
+	inline := filepath.Join(home, "inline.cfg")
+	if err := os.WriteFile(inline, []byte(fmt.Sprintf(`apiVersion: projectcalico.org/v3
+kind: CalicoAPIConfig
+metadata: {}
+spec:
+  datastoreType: etcdv3
+  etcdEndpoints: %s
+  etcdCACert: |
+    %s
+  etcdCert: |
+    %s
+  etcdKey: |
+    %s
+`, url, pemOf(ca), pemOf(cert), pemOf(key))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clitest.WantContains(t, "get with inline PEM in the config file",
+		mustExec(t, home, nil, "", "--config", inline, "get", "ippool", "tls-pool"), "tls-pool")
 	// A node certificate issued by the CA works.
 	nodeDir := filepath.Join(home, "node-1")
 	mustExec(t, home, nil, "", "datastore", "certs", "issue", "node-1", "--data-dir", data, "--out", nodeDir)

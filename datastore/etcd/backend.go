@@ -6,7 +6,6 @@ package etcd
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
@@ -47,6 +45,9 @@ type Config struct {
 	Username, Password string
 	// KeyFile and CertFile are a client certificate; CACertFile verifies the server.
 	KeyFile, CertFile, CACertFile string
+	// Key, Cert and CACert are the same as inline PEM (calicoctl.cfg's
+	// etcdKey, etcdCert, etcdCACert); each replaces its file.
+	Key, Cert, CACert string
 	// DialTimeout bounds connecting and the reachability probe in New
 	// (default DefaultDialTimeout).
 	DialTimeout time.Duration
@@ -102,14 +103,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	endpoints := strings.Join(cfg.Endpoints, ",")
-	var tlsCfg *tls.Config
-	if cfg.KeyFile != "" || cfg.CertFile != "" || cfg.CACertFile != "" {
-		info := transport.TLSInfo{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, TrustedCAFile: cfg.CACertFile}
-		c, err := info.ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("etcd TLS configuration: %w", err)
-		}
-		tlsCfg = c
+	tlsCfg, err := TLSSettings{CACertFile: cfg.CACertFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
+		CACert: cfg.CACert, Cert: cfg.Cert, Key: cfg.Key}.ClientTLS()
+	if err != nil {
+		return nil, err
 	}
 	client, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.Endpoints,

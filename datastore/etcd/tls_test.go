@@ -200,3 +200,42 @@ func TestUsernamePassword(t *testing.T) {
 		})
 	}
 }
+
+// calicoctl.cfg's inline PEM (etcdCACert, etcdCert, etcdKey) works like the
+// files; half a pair or text that is no PEM is a configuration error.
+func TestTLSInlinePEM(t *testing.T) {
+	t.Parallel()
+	p := newPKI(t)
+	srv := startTLSServer(t, p)
+	eps := srv.Endpoints()
+	read := func(f string) string {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	ctx := context.Background()
+	b := newBackend(t, etcd.Config{Endpoints: eps, CACert: read(p.CA), Cert: read(p.ClientCert), Key: read(p.ClientKey)})
+	if _, err := b.Create(ctx, newResource(t, "ippool", "", "inline-pem-pool")); err != nil {
+		t.Fatalf("create with inline PEM: %v", err)
+	}
+	// Inline CA with file certificates.
+	newBackend(t, etcd.Config{Endpoints: eps, CACert: read(p.CA), CertFile: p.ClientCert, KeyFile: p.ClientKey})
+	for _, tc := range []struct {
+		name string
+		cfg  etcd.Config
+		want string
+	}{
+		{"cert without key", etcd.Config{CACert: read(p.CA), Cert: read(p.ClientCert)}, "etcdCert and etcdKey go together"},
+		{"CA not PEM", etcd.Config{CACert: "not pem"}, "etcdCACert holds no PEM certificate"},
+		{"key of another cert", etcd.Config{CACert: read(p.CA), Cert: read(p.ClientCert), Key: read(p.ServerKey)}, "etcdCert/etcdKey"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Endpoints, tc.cfg.DialTimeout = eps, time.Second
+			if _, err := etcd.New(ctx, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

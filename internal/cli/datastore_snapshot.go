@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/opencalico/calicoctl/datastore/etcd"
 	"github.com/opencalico/calicoctl/internal/etcdserver"
 )
 
@@ -128,14 +128,12 @@ func etcdClientConfig(f *Factory, dialTimeout time.Duration) (clientv3.Config, [
 		return clientv3.Config{}, nil, fmt.Errorf("this command needs an etcd datastore: set ETCD_ENDPOINTS (or etcdEndpoints in the config file)")
 	}
 	base := clientv3.Config{DialTimeout: dialTimeout, Logger: zap.NewNop(), Username: spec.EtcdUsername, Password: spec.EtcdPassword}
-	if spec.EtcdCACertFile != "" || spec.EtcdCertFile != "" || spec.EtcdKeyFile != "" {
-		info := transport.TLSInfo{CertFile: spec.EtcdCertFile, KeyFile: spec.EtcdKeyFile, TrustedCAFile: spec.EtcdCACertFile}
-		tc, err := info.ClientConfig()
-		if err != nil {
-			return clientv3.Config{}, nil, fmt.Errorf("etcd TLS configuration: %w", err)
-		}
-		base.TLS = tc
+	tc, err := etcd.TLSSettings{CACertFile: spec.EtcdCACertFile, CertFile: spec.EtcdCertFile, KeyFile: spec.EtcdKeyFile,
+		CACert: spec.EtcdCACert, Cert: spec.EtcdCert, Key: spec.EtcdKey}.ClientTLS()
+	if err != nil {
+		return clientv3.Config{}, nil, err
 	}
+	base.TLS = tc
 	return base, endpoints, nil
 }
 

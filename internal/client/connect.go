@@ -30,6 +30,9 @@ func Connect(ctx context.Context, spec config.Spec, env func(string) (string, bo
 			KeyFile:    spec.EtcdKeyFile,
 			CertFile:   spec.EtcdCertFile,
 			CACertFile: spec.EtcdCACertFile,
+			Key:        spec.EtcdKey,
+			Cert:       spec.EtcdCert,
+			CACert:     spec.EtcdCACert,
 		})
 	case "kubernetes":
 		kc := KubernetesConfig(spec, env)
