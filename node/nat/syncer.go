@@ -2,7 +2,6 @@ package nat
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -10,6 +9,8 @@ import (
 	"sync"
 
 	"sigs.k8s.io/knftables"
+
+	"github.com/opencalico/calicoctl/node/nfttable"
 )
 
 // Config configures a Syncer.
@@ -120,94 +121,35 @@ func (s *Syncer) Apply(ctx context.Context, d Desired) error {
 func (s *Syncer) Cleanup(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx := s.nft.NewTransaction()
-	tx.Add(&knftables.Table{})
-	tx.Delete(&knftables.Table{})
-	if err := s.nft.Run(ctx, tx); err != nil {
-		return fmt.Errorf("deleting nftables table inet %s: %w", s.table, err)
+	if err := nfttable.Delete(ctx, s.nft, s.table); err != nil {
+		return err
 	}
 	s.applied = nil
 	return nil
 }
 
 func (s *Syncer) fullSync(ctx context.Context, plan Plan) error {
-	stale, err := s.staleObjects(ctx)
-	if err != nil {
-		return err
-	}
-	tx := s.nft.NewTransaction()
-	tx.Add(&knftables.Table{Comment: knftables.PtrTo(tableComment)})
-	s.addContent(tx, plan)
-	// Stale chains first (they may reference stale sets), flushed before
-	// deletion in case one jumps to another.
-	for _, c := range stale.chains {
-		tx.Flush(&knftables.Chain{Name: c})
-	}
-	for _, c := range stale.chains {
-		tx.Delete(&knftables.Chain{Name: c})
-	}
-	for _, n := range stale.sets {
-		tx.Delete(&knftables.Set{Name: n})
-	}
-	for _, n := range stale.maps {
-		tx.Delete(&knftables.Map{Name: n})
-	}
-	err = s.nft.Run(ctx, tx)
-	if err != nil {
-		// An object of ours with an incompatible definition (e.g. a set type
-		// changed between versions) cannot be re-added: replace the table,
-		// still in one transaction.
-		s.log.Warn("nat: adopting the existing table failed, replacing it", "table", s.table, "error", err)
-		tx = s.nft.NewTransaction()
-		tx.Add(&knftables.Table{})
-		tx.Delete(&knftables.Table{})
-		tx.Add(&knftables.Table{Comment: knftables.PtrTo(tableComment)})
-		s.addContent(tx, plan)
-		if err2 := s.nft.Run(ctx, tx); err2 != nil {
-			return fmt.Errorf("programming nftables table inet %s: %w", s.table, errors.Join(err, err2))
-		}
-	}
-	s.applied = &plan
-	s.log.Debug("nat: wrote table", "table", s.table, "operations", tx.NumOperations())
-	return nil
-}
-
-type staleSet struct{ chains, sets, maps []string }
-
-// staleObjects lists objects in our table that we do not define.
-func (s *Syncer) staleObjects(ctx context.Context) (staleSet, error) {
-	var st staleSet
-	wantChains, wantSets, wantMaps := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	var want nfttable.Objects
 	for _, c := range chainSpecs() {
-		wantChains[c.name] = true
+		want.Chains = append(want.Chains, c.name)
 	}
 	for _, sp := range setSpecs() {
 		if sp.isMap {
-			wantMaps[sp.name] = true
+			want.Maps = append(want.Maps, sp.name)
 		} else {
-			wantSets[sp.name] = true
+			want.Sets = append(want.Sets, sp.name)
 		}
 	}
-	for _, kind := range []struct {
-		objType string
-		want    map[string]bool
-		out     *[]string
-	}{{"chains", wantChains, &st.chains}, {"sets", wantSets, &st.sets}, {"maps", wantMaps, &st.maps}} {
-		names, err := s.nft.List(ctx, kind.objType)
-		if err != nil {
-			if knftables.IsNotFound(err) {
-				return staleSet{}, nil // no table yet
-			}
-			return staleSet{}, fmt.Errorf("listing %s of nftables table inet %s: %w", kind.objType, s.table, err)
-		}
-		for _, n := range names {
-			if !kind.want[n] {
-				*kind.out = append(*kind.out, n)
-			}
-		}
-		slices.Sort(*kind.out)
+	ops, err := nfttable.Sync(ctx, s.nft, s.table, want, func(tx *knftables.Transaction) {
+		tx.Add(&knftables.Table{Comment: knftables.PtrTo(tableComment)})
+		s.addContent(tx, plan)
+	}, s.log)
+	if err != nil {
+		return err
 	}
-	return st, nil
+	s.applied = &plan
+	s.log.Debug("nat: wrote table", "table", s.table, "operations", ops)
+	return nil
 }
 
 // addContent adds, flushes and fills every set, map and chain of ours.

@@ -2,13 +2,14 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 
 	"sigs.k8s.io/knftables"
+
+	"github.com/opencalico/calicoctl/node/nfttable"
 )
 
 // Writer keeps table inet TableName on a Desired. The first write (and the
@@ -118,89 +119,31 @@ func (w *Writer) Apply(ctx context.Context, d Desired) error {
 func (w *Writer) Cleanup(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	tx := w.nft.NewTransaction()
-	tx.Add(&knftables.Table{})
-	tx.Delete(&knftables.Table{})
-	if err := w.nft.Run(ctx, tx); err != nil {
-		return fmt.Errorf("deleting nftables table inet %s: %w", TableName, err)
+	if err := nfttable.Delete(ctx, w.nft, TableName); err != nil {
+		return err
 	}
 	w.applied = nil
 	return nil
 }
 
 func (w *Writer) fullSync(ctx context.Context, d Desired) error {
-	stale, err := w.stale(ctx, d)
+	var want nfttable.Objects
+	for _, c := range d.Chains {
+		want.Chains = append(want.Chains, c.Name)
+	}
+	for _, s := range d.Sets {
+		want.Sets = append(want.Sets, s.Name)
+	}
+	for _, m := range d.Maps {
+		want.Maps = append(want.Maps, m.Name)
+	}
+	ops, err := nfttable.Sync(ctx, w.nft, TableName, want, func(tx *knftables.Transaction) { Render(tx, d) }, w.log)
 	if err != nil {
 		return err
 	}
-	tx := w.nft.NewTransaction()
-	Render(tx, d)
-	// Stale chains are flushed before any is deleted (one may jump to
-	// another); by now nothing of ours refers to them.
-	for _, c := range stale.chains {
-		tx.Flush(&knftables.Chain{Name: c})
-	}
-	// Maps before chains: a stale map's elements goto stale chains.
-	for _, m := range stale.maps {
-		tx.Delete(&knftables.Map{Name: m})
-	}
-	for _, c := range stale.chains {
-		tx.Delete(&knftables.Chain{Name: c})
-	}
-	for _, s := range stale.sets {
-		tx.Delete(&knftables.Set{Name: s})
-	}
-	if err = w.nft.Run(ctx, tx); err != nil {
-		// An object of ours with another definition (a set's type) cannot
-		// be re-added: replace the table, still in one transaction.
-		w.log.Warn("policy: adopting the existing table failed, replacing it", "table", TableName, "error", err)
-		tx = w.nft.NewTransaction()
-		tx.Add(&knftables.Table{})
-		tx.Delete(&knftables.Table{})
-		Render(tx, d)
-		if err2 := w.nft.Run(ctx, tx); err2 != nil {
-			return fmt.Errorf("programming nftables table inet %s: %w", TableName, errors.Join(err, err2))
-		}
-	}
-	w.lastOps = tx.NumOperations()
+	w.lastOps = ops
 	w.applied = &d
 	return nil
-}
-
-type staleObjects struct{ chains, sets, maps []string }
-
-// stale lists the objects in our table that d does not define.
-func (w *Writer) stale(ctx context.Context, d Desired) (staleObjects, error) {
-	var st staleObjects
-	want := map[string]map[string]bool{"chains": {}, "sets": {}, "maps": {}}
-	for _, c := range d.Chains {
-		want["chains"][c.Name] = true
-	}
-	for _, s := range d.Sets {
-		want["sets"][s.Name] = true
-	}
-	for _, m := range d.Maps {
-		want["maps"][m.Name] = true
-	}
-	for _, kind := range []struct {
-		typ string
-		out *[]string
-	}{{"chains", &st.chains}, {"sets", &st.sets}, {"maps", &st.maps}} {
-		names, err := w.nft.List(ctx, kind.typ)
-		if err != nil {
-			if knftables.IsNotFound(err) {
-				return staleObjects{}, nil // no table yet
-			}
-			return staleObjects{}, fmt.Errorf("listing %s of nftables table inet %s: %w", kind.typ, TableName, err)
-		}
-		for _, n := range names {
-			if !want[kind.typ][n] {
-				*kind.out = append(*kind.out, n)
-			}
-		}
-		slices.Sort(*kind.out)
-	}
-	return st, nil
 }
 
 // addDiff adds to tx what turns old into new; false when that cannot be
@@ -286,27 +229,23 @@ func addDiff(tx *knftables.Transaction, old, new Desired) bool {
 		addRules(tx, c)
 	}
 	// 5. Chains, maps and sets that are gone; nothing refers to them now.
-	var gone []string
+	var gone nfttable.Objects
 	for _, c := range old.Chains {
 		if _, ok := newChains[c.Name]; !ok {
-			gone = append(gone, c.Name)
-			tx.Flush(&knftables.Chain{Name: c.Name})
+			gone.Chains = append(gone.Chains, c.Name)
 		}
 	}
-	// Maps before chains: a gone map's elements goto gone chains.
 	for _, m := range old.Maps {
 		if _, ok := newMaps[m.Name]; !ok {
-			tx.Delete(&knftables.Map{Name: m.Name})
+			gone.Maps = append(gone.Maps, m.Name)
 		}
-	}
-	for _, c := range gone {
-		tx.Delete(&knftables.Chain{Name: c})
 	}
 	for _, s := range old.Sets {
 		if _, ok := newSets[s.Name]; !ok {
-			tx.Delete(&knftables.Set{Name: s.Name})
+			gone.Sets = append(gone.Sets, s.Name)
 		}
 	}
+	nfttable.DeleteObjects(tx, gone)
 	return true
 }
 
