@@ -253,6 +253,8 @@ func (b *bgpRunner) learnedLoop(ctx context.Context) {
 	}
 	deferring, _ := b.sp.(interface{ Deferring() bool })
 	var recheck <-chan time.Time
+	var last []routes.Route
+	sent := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -276,7 +278,14 @@ func (b *bgpRunner) learnedLoop(ctx context.Context) {
 			recheck = time.After(time.Second)
 			continue
 		}
-		b.sink.SetRoutes(SourceBGP, b.kernelRoutes(b.sp.Learned(), in))
+		// Kernel route changes (a pod's route) wake this loop often; the
+		// route writer is woken only when the BGP routes did change.
+		rs := b.kernelRoutes(b.sp.Learned(), in)
+		if sent && slices.Equal(rs, last) {
+			continue
+		}
+		b.sink.SetRoutes(SourceBGP, rs)
+		last, sent = rs, true
 	}
 }
 
