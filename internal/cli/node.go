@@ -177,14 +177,12 @@ func (o *NodeRunOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("network policy: %w", err)
 		}
 		acfg.Policy = w
-	} else if w, err := policy.NewWriter(nil, log); err == nil {
+	} else if err := policy.DeleteTable(ctx); err != nil {
 		// Off: a table left by an earlier enforcing run would go on
 		// enforcing stale policy.
-		if err := w.Cleanup(ctx); err != nil {
-			log.Warn("network policy off: could not remove the policy table", "error", err)
-		} else {
-			log.Info("network policy off (CALICO_POLICY=off): nftables table inet " + policy.TableName + " removed if present")
-		}
+		log.Warn("network policy off: could not remove the policy table", "error", err)
+	} else {
+		log.Info("network policy off (CALICO_POLICY=off): nftables table inet " + policy.TableName + " removed if present")
 	}
 	if o.env.Backend == nodeconfig.BackendBird {
 		sp, err := speaker.New(speaker.Options{Logger: log, StateDir: o.env.BGPStateDir, Version: version.Version})

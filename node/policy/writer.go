@@ -115,6 +115,17 @@ func (w *Writer) Apply(ctx context.Context, d Desired) error {
 	return w.fullSync(ctx, d)
 }
 
+// DeleteTable deletes table inet TableName through the nft CLI (a node
+// whose policy is off must not keep enforcing what an earlier run left).
+// Without a usable nft CLI there is nothing it could have written: no error.
+func DeleteTable(ctx context.Context) error {
+	nft, err := knftables.New(knftables.InetFamily, TableName)
+	if err != nil {
+		return nil
+	}
+	return nfttable.Delete(ctx, nft, TableName)
+}
+
 // Cleanup deletes our table (and only it).
 func (w *Writer) Cleanup(ctx context.Context) error {
 	w.mu.Lock()

@@ -198,3 +198,28 @@ func TestPrivilegedWriterRemovesLayers(t *testing.T) {
 		t.Errorf("the table still has layer objects or lost the host policy:\n%s", listing)
 	}
 }
+
+// DeleteTable removes the table an enforcing run left, and is fine when
+// there is none.
+func TestPrivilegedDeleteTable(t *testing.T) {
+	requirePrivileged(t)
+	ns := netnstest.NewNamed(t, "calpold").Name
+	inNS(t, ns, func() {
+		ctx := context.Background()
+		w, err := NewWriter(nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Apply(ctx, Compile(hostLayers())); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := DeleteTable(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if listing := nsRun(t, ns, "", "nft", "list", "tables"); strings.Contains(listing, TableName) {
+		t.Errorf("table left: %s", listing)
+	}
+}
